@@ -1,0 +1,93 @@
+# mmwe — two commands: `make demo` (build everything, then serve) and `make test` (the whole suite).
+# Every step is a file target keyed on an artifact's manifest.json, so re-running reuses what is built.
+
+PYTHON_BOOT ?= python3.11
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+PIP         := $(PY) -m pip
+DATA        ?= $(or $(MMWE_DATA_DIR),data)
+export MMWE_DATA_DIR := $(DATA)
+
+DEMO_CORPUS   := $(DATA)/corpus/demo
+DEMO_FEATURES := $(DATA)/features/demo
+DEMO_MODEL    := $(DATA)/embeddings/demo-a
+DEMO_INDEX    := $(DATA)/index/default
+DEMO_DEBS     := wordnet-base tuxpaint-stamps-default
+TEST_DEBS     := wordnet-base
+
+.PHONY: demo test serve install install-dev system-deps system-deps-test corpus features model index db \
+        lint typecheck bench clean-demo help
+
+help:
+	@echo "make demo   build the demo corpus, model and index, migrate the DB, serve on http://127.0.0.1:8000"
+	@echo "make test   install test dependencies into $(VENV) and run the whole suite"
+
+$(PY):
+	$(PYTHON_BOOT) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# Installs are stamped on pyproject.toml: editing dependencies reinstalls, nothing else does.
+$(VENV)/.installed-all: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e '.[serve,train]'
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e '.[serve,train,dev]'
+	@touch $@ $(VENV)/.installed-all
+
+install: $(VENV)/.installed-all
+install-dev: $(VENV)/.installed-dev
+
+# Debian packages: installed when root, otherwise the exact command to run is printed.
+define ensure_debs
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "Missing Debian packages:$$missing"; echo "Run: sudo apt-get install -y$$missing"; exit 1; fi; \
+	fi
+endef
+
+system-deps:
+	$(call ensure_debs,$(DEMO_DEBS))
+
+system-deps-test:
+	$(call ensure_debs,$(TEST_DEBS))
+
+# --- the demo pipeline --------------------------------------------------------------------------------------
+$(DEMO_CORPUS)/manifest.json: | $(VENV)/.installed-all system-deps
+	$(PY) -m training prepare --source demo --out $(DEMO_CORPUS)
+
+$(DEMO_MODEL)/manifest.json: $(DEMO_CORPUS)/manifest.json
+	$(PY) -m training word2vec --corpus $(DEMO_CORPUS) --out $(DEMO_MODEL)
+
+$(DEMO_INDEX)/manifest.json: $(DEMO_MODEL)/manifest.json
+	$(PY) -m index build --embeddings $(DEMO_MODEL) --corpus $(DEMO_CORPUS) --out $(DEMO_INDEX)
+
+corpus: $(DEMO_CORPUS)/manifest.json
+model: $(DEMO_MODEL)/manifest.json
+index: $(DEMO_INDEX)/manifest.json
+
+db: | $(VENV)/.installed-all
+	$(PY) -m app db upgrade
+
+serve: | $(VENV)/.installed-all
+	MMWE_INDEX_DIR=$(DEMO_INDEX) $(PY) -m app serve
+
+demo: index db serve
+
+clean-demo:
+	rm -rf $(DATA)
+
+# --- quality ------------------------------------------------------------------------------------------------
+test: $(VENV)/.installed-dev system-deps-test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed-dev
+	$(VENV)/bin/mypy
+
+bench: $(VENV)/.installed-dev
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

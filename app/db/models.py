@@ -1,0 +1,81 @@
+"""Typed ORM models: served artifacts, evaluation runs and their per-benchmark results."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class ArtifactKind(enum.StrEnum):
+    embeddings = "embeddings"
+    index = "index"
+
+
+class RunStatus(enum.StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class Artifact(Base):
+    """A model (embeddings) or phrase index that the service has served, identified by its manifest checksum."""
+
+    __tablename__ = "artifacts"
+    __table_args__ = (UniqueConstraint("kind", "manifest_sha256", name="uq_artifacts_kind_sha"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[ArtifactKind] = mapped_column(Enum(ArtifactKind, name="artifact_kind", native_enum=False, length=16))
+    path: Mapped[str] = mapped_column(Text)
+    format_version: Mapped[int] = mapped_column(Integer)
+    model_kind: Mapped[str | None] = mapped_column(String(32))
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    manifest: Mapped[dict[str, Any]]
+    registered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EvaluationRun(Base):
+    __tablename__ = "evaluation_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[RunStatus] = mapped_column(
+        Enum(RunStatus, name="run_status", native_enum=False, length=16), default=RunStatus.queued, index=True
+    )
+    suite: Mapped[str | None] = mapped_column(String(128))
+    request: Mapped[dict[str, Any]]
+    requested_by: Mapped[str | None] = mapped_column(String(128))
+    artifact_id: Mapped[int | None] = mapped_column(ForeignKey("artifacts.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+    artifact: Mapped[Artifact | None] = relationship()
+    results: Mapped[list[EvaluationResult]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", order_by="EvaluationResult.id"
+    )
+
+
+class EvaluationResult(Base):
+    __tablename__ = "evaluation_results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("evaluation_runs.id", ondelete="CASCADE"), index=True)
+    benchmark: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    metrics: Mapped[dict[str, Any]]
+    dataset_sha256: Mapped[str | None] = mapped_column(String(64))
+
+    run: Mapped[EvaluationRun] = relationship(back_populates="results")

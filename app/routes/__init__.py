@@ -1,0 +1,1 @@
+"""HTTP routes, one module per concern. Routes stay thin: validate, call `index`, return a schema."""

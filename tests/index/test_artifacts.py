@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.artifacts import atomic_directory, load_embeddings, write_embeddings
+from index.errors import ArtifactError
+from index.text import normalize_phrase, tokenize
+
+
+def _write(path: Path, words: list[str], seed: int = 0) -> dict:
+    vecs = np.random.default_rng(seed).standard_normal((len(words), 4)).astype(np.float32)
+    return write_embeddings(
+        path, words, list(range(len(words), 0, -1)), vecs,
+        model_kind="word2vec", corpus={"name": "t"}, training={}, metrics={}, seed=seed,
+    )
+
+
+def test_tokenize_rules() -> None:
+    assert tokenize("A Hot-Dog, please!") == ["a", "hot", "dog", "please"]
+    assert tokenize("hot_dog  Café 2x") == ["hot", "dog", "café", "2x"]
+    assert tokenize("!!! ---") == []
+    assert normalize_phrase("  Ice   CREAM ") == "ice cream"
+
+
+def test_embeddings_round_trip_with_checksums(tmp_path: Path) -> None:
+    manifest = _write(tmp_path / "e", ["dog", "cat", "hot"])
+    emb = load_embeddings(tmp_path / "e", verify=True)
+    assert emb.words == ["dog", "cat", "hot"] and emb.counts.tolist() == [3, 2, 1]
+    assert emb.vectors.dtype == np.float32 and emb.vectors.shape == (3, 4)
+    assert manifest["format"] == "mmwe.embeddings" and manifest["version"] == 1
+    assert set(manifest["files"]) == {"vocab.tsv", "vectors.npy"}
+
+
+def test_failed_write_keeps_previous_artifact(tmp_path: Path) -> None:
+    _write(tmp_path / "e", ["dog", "cat"])
+    before = (tmp_path / "e" / "manifest.json").read_text()
+    with pytest.raises(ValueError, match="duplicate"):
+        _write(tmp_path / "e", ["dog", "dog"])
+    with pytest.raises(RuntimeError), atomic_directory(tmp_path / "e") as tmp:
+        (tmp / "manifest.json").write_text("half")
+        raise RuntimeError("crash mid-write")
+    assert (tmp_path / "e" / "manifest.json").read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["e"]  # no temporary leftovers
+
+
+def test_corrupt_or_missing_files_name_themselves(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="missing artifact"):
+        load_embeddings(tmp_path / "nope")
+    _write(tmp_path / "e", ["dog", "cat"])
+    vec = tmp_path / "e" / "vectors.npy"
+    vec.write_bytes(vec.read_bytes()[:-8])
+    with pytest.raises(ArtifactError, match="vectors.npy"):
+        load_embeddings(tmp_path / "e", verify=True)
+    (tmp_path / "e" / "vocab.tsv").write_text("dog\t1\ncat\n")
+    with pytest.raises(ArtifactError, match=r"vocab.tsv: line 2"):
+        load_embeddings(tmp_path / "e")
+    (tmp_path / "e" / "manifest.json").write_text("{not json")
+    with pytest.raises(ArtifactError, match="corrupt manifest"):
+        load_embeddings(tmp_path / "e")
+    (tmp_path / "e" / "manifest.json").write_text(json.dumps({"format": "mmwe.embeddings", "version": 99}))
+    with pytest.raises(ArtifactError, match="unsupported"):
+        load_embeddings(tmp_path / "e")
