@@ -298,8 +298,10 @@ class _Trainer:
         return float(out["loss"].detach()), b.num_tokens
 
     def run(self) -> dict[str, Any]:
-        cfg, s = self.cfg, self.state
-        if cfg.resume and self.resume() and self.is_main:
+        cfg = self.cfg
+        resumed = cfg.resume and self.resume()
+        s = self.state
+        if resumed and self.is_main:
             print(f"resumed from {self.ckpt_dir / 'last.pt'} at epoch {s['epoch']}, step {s['step_in_epoch']}")
         self.model.train()
         per_epoch = self.train_stream.batches_per_rank()
