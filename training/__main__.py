@@ -12,6 +12,7 @@ import sys
 
 # Modules that provide commands, in the order --help lists them.
 COMMAND_MODULES = [
+    "training.train",
     "training.word2vec",
 ]
 

@@ -57,8 +57,6 @@ class ModelConfig:
             raise ValueError(f"unknown model kind {self.kind!r}; choose one of {', '.join(MODEL_KINDS)}")
         if self.softmax not in ("auto", "full", "sampled"):
             raise ValueError(f"softmax must be auto, full or sampled, not {self.softmax!r}")
-        if self.uses_images and self.feature_dim <= 0:
-            raise ValueError(f"model {self.kind!r} needs image features (feature_dim > 0)")
 
     @property
     def uses_images(self) -> bool:
@@ -91,6 +89,10 @@ def negative_log_probs(counts: torch.Tensor) -> torch.Tensor:
 class MultimodalGRU(nn.Module):
     def __init__(self, config: ModelConfig, counts: torch.Tensor | None = None) -> None:
         super().__init__()
+        if config.uses_images and config.feature_dim <= 0:
+            raise ValueError(f"model {config.kind!r} needs image features (feature_dim > 0)")
+        if config.vocab_size <= 4:
+            raise ValueError(f"vocabulary of {config.vocab_size} words has nothing beyond the reserved ids")
         self.config = config
         c = config
         self.embedding = nn.Embedding(c.vocab_size, c.embed_dim)

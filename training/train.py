@@ -427,7 +427,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         kind=args.model, embed_dim=args.embed_dim, hidden_dim=args.hidden_dim, num_negatives=args.num_negatives,
         softmax=args.softmax, full_softmax_max_vocab=args.full_softmax_max_vocab,
         image_loss_weight=args.image_loss_weight, embed_init_std=args.embed_init_std,
-        feature_dim=0 if args.model == "text" else 1,
     )  # fmt: skip
     names = {f.name for f in fields(TrainConfig)} - {"model", "progress"}
     values = {n: getattr(args, n) for n in names if hasattr(args, n)}

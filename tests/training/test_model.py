@@ -189,4 +189,4 @@ def test_config_rejects_bad_values() -> None:
     with pytest.raises(ValueError, match="unknown model kind"):
         ModelConfig(kind="d")
     with pytest.raises(ValueError, match="needs image features"):
-        ModelConfig(kind="a", feature_dim=0)
+        MultimodalGRU(ModelConfig(kind="a", vocab_size=V, feature_dim=0))
