@@ -133,6 +133,8 @@ class _Trainer:
             torch.cuda.set_device(self.device)
         self.dist = _setup_distributed(self.device)
         self.precision = _pick_precision(cfg.precision, self.device)
+        if self.precision == "fp16" and self.device.type != "cuda":
+            raise TrainingError("--precision fp16 needs a CUDA device (use bf16 or fp32 on CPU)")
         self.is_main = self.dist.rank == 0
         self.corpus = PreparedCorpus(Path(cfg.corpus))
         if tuple(self.corpus.words[:4]) != SPECIALS:
@@ -320,13 +322,29 @@ class _Trainer:
             s["bad_evals"] += 1
         return bool(s["bad_evals"] >= self.cfg.patience)
 
-    def _budget_hit(self) -> bool:
+    def _budget_hit(self, time_over: bool | None = None) -> bool:
         c, s = self.cfg, self.state
+        if time_over is None:
+            time_over = c.max_minutes is not None and s["train_seconds"] >= 60 * c.max_minutes
         return bool(
             (c.max_steps is not None and s["global_step"] >= c.max_steps)
             or (c.max_tokens is not None and s["tokens"] >= c.max_tokens)
-            or (c.max_minutes is not None and s["train_seconds"] >= 60 * c.max_minutes)
+            or time_over
         )
+
+    def _account(self, ntok: int, seconds: float) -> tuple[int, bool]:
+        """Add one step's time; return (tokens of all ranks, time budget over on any rank).
+
+        Under torchrun the ranks agree through one small all-reduce, so every rank stops at the same step.
+        """
+        s, c = self.state, self.cfg
+        s["train_seconds"] += seconds
+        time_over = c.max_minutes is not None and s["train_seconds"] >= 60 * c.max_minutes
+        if not self.dist.enabled:
+            return ntok, time_over
+        t = torch.tensor([float(ntok), float(time_over)], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return int(t[0]), bool(t[1] > 0)
 
     def step(self, batch: Any) -> tuple[float, int]:
         b = batch.to(self.device)
@@ -364,15 +382,15 @@ class _Trainer:
             )
             ema: float | None = None
             window_tokens, window_start = 0, time.perf_counter()
+            t0 = time.perf_counter()
             for batch in self.train_stream.epoch(cfg.seed, s["epoch"], skip=s["step_in_epoch"]):
-                t0 = time.perf_counter()
                 loss, ntok = self.step(batch)
-                s["train_seconds"] += time.perf_counter() - t0
+                ntok, time_over = self._account(ntok, time.perf_counter() - t0)  # batch building included
                 s["step_in_epoch"] += 1
                 s["global_step"] += 1
-                s["tokens"] += ntok * self.dist.world_size
+                s["tokens"] += ntok
                 ema = loss if ema is None else 0.98 * ema + 0.02 * loss
-                window_tokens += ntok * self.dist.world_size
+                window_tokens += ntok
                 bar.update(1)
                 if s["global_step"] % 10 == 0:
                     rate = window_tokens / max(time.perf_counter() - window_start, 1e-9)
@@ -381,11 +399,12 @@ class _Trainer:
                 if cfg.eval_every and s["global_step"] % cfg.eval_every == 0 and self._evaluate(False, ema):
                     stop = True
                     break
-                if self._budget_hit():
+                if self._budget_hit(time_over):
                     stop = True
                     break
                 if cfg.checkpoint_every and s["global_step"] % cfg.checkpoint_every == 0:
                     self.save()
+                t0 = time.perf_counter()  # evaluation and checkpoint time is not training time
             bar.close()
             if s["step_in_epoch"] >= per_epoch:
                 s["epoch"] += 1
