@@ -15,12 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from training.model import ModelConfig, MultimodalGRU
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+from training.model import ModelConfig, MultimodalGRU  # noqa: E402
 
 LENGTHS = list(range(8, 21))  # words per sentence in a bucketed batch (+1 for <eos>)
 
