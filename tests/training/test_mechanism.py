@@ -67,9 +67,7 @@ def pair_margin(directory: Path) -> float:
     return float(np.mean(same) - np.mean(other))
 
 
-@pytest.mark.parametrize(
-    "seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)]
-)
+@pytest.mark.parametrize("seed", [0, 1, 2])
 def test_model_a_places_visually_paired_words_closer_than_the_text_rnn(tmp_path: Path, seed: int) -> None:
     corpus, features = build(tmp_path, seed)
     margins = {}
