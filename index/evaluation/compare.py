@@ -74,6 +74,12 @@ def build_table(
         names = [b.name for b in result.benchmarks]
         if names != [c.benchmark for c in columns]:
             raise ValueError(f"{label}: benchmarks {names} differ from {[c.benchmark for c in columns]}")
+        for column, bench in zip(columns, result.benchmarks, strict=True):
+            reference = first.benchmark(column.benchmark)
+            if bench.sha256 != reference.sha256:
+                raise ValueError(
+                    f"{label}: benchmark {bench.name!r} was run on a different file ({bench.path})"
+                )
         manifest = result.embeddings_manifest
         dim = manifest.get("dim")
         rows.append(

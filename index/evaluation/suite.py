@@ -262,10 +262,14 @@ def run_suite(
     datasets: DatasetCache | None = None,
     threads: int = 2,
     progress: Callable[[str], None] | None = None,
+    name: str | None = None,
 ) -> SuiteResult:
-    """Run every benchmark of `suite` on `embeddings`; `progress(name)` is called before each one."""
+    """Run every benchmark of `suite` on `embeddings`; `progress(benchmark_name)` is called before each one.
+
+    `name` overrides the suite name recorded in the result (a list of specs is otherwise called "custom").
+    """
     started = time.perf_counter()
-    name, specs = resolve_suite(suite)
+    suite_name, specs = resolve_suite(suite)
     for spec in specs:
         spec.effective_options()  # fail on a bad spec before any long work
     datasets = datasets or DatasetCache()
@@ -276,7 +280,7 @@ def run_suite(
             progress(spec.name)
         results.append(run_benchmark(embeddings, spec, encoder=encoder, datasets=datasets, threads=threads))
     return SuiteResult(
-        suite=name,
+        suite=name or suite_name,
         embeddings_path=str(embeddings.path) if embeddings.path is not None else None,
         embeddings_manifest=dict(embeddings.manifest),
         benchmarks=results,
