@@ -14,6 +14,7 @@ import sys
 COMMAND_MODULES = [
     "training.corpus.prepare_cli",
     "training.word2vec",
+    "training.evaluate_cli",
 ]
 
 
