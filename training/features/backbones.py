@@ -21,7 +21,7 @@ from index.errors import MmweError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-BACKBONES = ("efficientnet-lite0", "vgg16")
+BACKBONES = ("efficientnet-lite0", "vgg16")  # keep in sync with training/features/cli.py
 
 
 @dataclass(frozen=True)

@@ -25,14 +25,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from index.artifacts import MANIFEST, atomic_directory
 from index.errors import ArtifactError, MmweError
-from training.features.backbones import BACKBONES, make_backbone
-from training.features.extract import extract_to_work, finalize, import_npy, merge_stores, pick_device
-from training.features.images import FetchOptions
 
+# torch and the backbones are imported inside _run, so that the other commands start fast.
+BACKBONES = ("efficientnet-lite0", "vgg16")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".svg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
@@ -156,6 +153,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import torch
+
+    from training.features.backbones import make_backbone
+    from training.features.extract import extract_to_work, finalize, import_npy, merge_stores, pick_device
+    from training.features.images import FetchOptions
+
     out: Path = args.out
     if args.import_npy is not None:
         if args.ids is None:
