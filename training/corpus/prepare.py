@@ -302,8 +302,9 @@ def write_corpus(
     n_sent = stats.sentences_out
     words = [*SPECIALS, *(w for w, _ in kept)]
     write_vocab(out_dir / "vocab.tsv", words, [0, unk_tokens, n_sent, n_sent, *(c for _, c in kept)])
-    writers: dict[str, ShardWriter] = {}
-    split_counts: dict[str, dict[str, int]] = {}
+    # train/ and val/ always exist (maybe empty); other splits (test/) only when a source has them
+    writers = {split: ShardWriter(out_dir / split, shard_tokens) for split in ("train", "val")}
+    split_counts = {split: {"num_records": 0, "num_images": 0} for split in writers}
     image_number = 0
     pool = _pool(workers, _init_map, (words,))
     bar = tqdm(total=stats.records_out, desc="write shards", unit=" records", disable=not progress)
