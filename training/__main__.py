@@ -13,6 +13,7 @@ import sys
 # Modules that provide commands, in the order --help lists them.
 COMMAND_MODULES = [
     "training.corpus.prepare_cli",
+    "training.features.cli",
     "training.train",
     "training.word2vec",
     "training.evaluate_cli",

@@ -157,3 +157,5 @@ def test_small_shards_roll_over(tmp_path: Path) -> None:
     assert sum(1 for _ in corpus.sentences("train")) == corpus.manifest["num_sentences"]
     for shard in corpus.shards("train"):
         assert shard.offsets[-1] == len(shard.tokens)
+    assert (out / "val" / "tokens-00000.bin").exists() and list(corpus.sentences("val")) == []
+    assert not (out / "test").exists()

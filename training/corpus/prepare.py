@@ -19,11 +19,11 @@ import hashlib
 import json
 import math
 import multiprocessing
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from tqdm import tqdm
@@ -35,6 +35,8 @@ from training.corpus.records import SPLITS, Problems, Record
 from training.corpus.shards import CORPUS_FORMAT, CORPUS_VERSION, SPECIALS, UNK, ShardWriter
 from training.corpus.sources import SourceSpec, iter_records
 
+T = TypeVar("T")
+R = TypeVar("R")
 PART_FORMAT = "mmwe.corpus-part"
 PART_VERSION = 1
 CHUNK_RECORDS = 2000
@@ -113,6 +115,24 @@ def _select(records: Iterator[Record], shard_index: int, num_shards: int) -> Ite
             yield record
 
 
+def _ordered_map(pool: Any, func: Callable[[T], R], items: Iterable[T], ahead: int) -> Iterator[R]:
+    """`func` over `items` on `pool` (or here, when None), in order, with at most `ahead` items in flight.
+
+    Unlike `Pool.imap`, which reads its whole input as fast as it can, this keeps memory bounded when the
+    reader is faster than the workers.
+    """
+    if pool is None:
+        yield from map(func, items)
+        return
+    pending: deque[Any] = deque()
+    for item in items:
+        pending.append(pool.apply_async(func, (item,)))
+        if len(pending) >= ahead:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
+
+
 def _pool(workers: int, initializer: Any, initargs: tuple[Any, ...]) -> Any:
     """A process pool, or None to run in this process (workers <= 1)."""
     if workers <= 1:
@@ -145,7 +165,7 @@ def collect_part(
     bar = tqdm(desc=f"clean part {shard_index}/{num_shards}", unit=" records", disable=not progress)
     try:
         chunks = _chunks(records, CHUNK_RECORDS)
-        results = pool.imap(_clean_chunk, chunks) if pool else map(_clean_chunk, chunks)
+        results = _ordered_map(pool, _clean_chunk, chunks, ahead=2 * workers)
         with open(part_dir / "cleaned.tsv", "w", encoding="utf-8") as out:
             for lines, chunk_stats, chunk_words, chunk_phrases in results:
                 out.writelines(lines)
@@ -282,14 +302,15 @@ def write_corpus(
     n_sent = stats.sentences_out
     words = [*SPECIALS, *(w for w, _ in kept)]
     write_vocab(out_dir / "vocab.tsv", words, [0, unk_tokens, n_sent, n_sent, *(c for _, c in kept)])
-    writers: dict[str, ShardWriter] = {}
-    split_counts: dict[str, dict[str, int]] = {}
+    # train/ and val/ always exist (maybe empty); other splits (test/) only when a source has them
+    writers = {split: ShardWriter(out_dir / split, shard_tokens) for split in ("train", "val")}
+    split_counts = {split: {"num_records": 0, "num_images": 0} for split in writers}
     image_number = 0
     pool = _pool(workers, _init_map, (words,))
     bar = tqdm(total=stats.records_out, desc="write shards", unit=" records", disable=not progress)
     try:
         batches = _line_batches([p / "cleaned.tsv" for p in part_dirs])
-        results = pool.imap(_map_lines, batches) if pool else map(_map_lines, batches)
+        results = _ordered_map(pool, _map_lines, batches, ahead=2 * workers)
         with open(out_dir / "images.tsv", "w", encoding="utf-8") as images:
             for mapped in results:
                 for split, image_id, image, ids, lengths in mapped:
