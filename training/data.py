@@ -1,12 +1,12 @@
 """Batches from a prepared corpus (docs/formats.md §2), streamed shard by shard with length bucketing.
 
-An epoch is a deterministic function of (seed, epoch): the corpus is cut into pools of `pool_batches * batch_size`
-consecutive sentences inside a shard; pools are visited in a shuffled order; inside a pool the sentences are
-shuffled, sorted by length (so a batch pads very little) and cut into batches of `batch_size` sentences, and the
-batches are shuffled. Only a pool's offsets and tokens are touched at a time, so memory does not grow with the
-corpus. Because the plan is made of indices, resuming at batch k skips k batches without reading their tokens,
-and data-parallel rank r of w takes batches r, r + w, ... (the tail that does not divide by w is dropped so every
-rank runs the same number of steps).
+An epoch is a deterministic function of (seed, epoch): the corpus is cut into pools of `pool_batches *
+batch_size` consecutive sentences inside a shard; pools are visited in a shuffled order; inside a pool
+the sentences are shuffled, sorted by length (so a batch pads very little) and cut into batches of
+`batch_size` sentences, and the batches are shuffled. Only a pool's offsets and tokens are touched at a
+time, so memory does not grow with the corpus. Because the plan is made of indices, resuming at batch k
+skips k batches without reading their tokens, and data-parallel rank r of w takes batches r, r + w, ...
+(the tail that does not divide by w is dropped so every rank runs the same number of steps).
 
 Image features: the corpus's images.tsv maps image_number -> image_id, the feature store's ids.tsv maps
 image_id -> row. Rows are gathered per batch from the memory-mapped float16 matrix.

@@ -5,15 +5,15 @@ One module, `MultimodalGRU`, covers the five variants selected by `ModelConfig.k
 - `text`      pure-text RNN: h0 = 0, output projection shared with the input embedding (transposed).
 - `a`         Model A: h0 = ReLU(W_I f + b) (image -> GRU hidden size), shared projection.
 - `a-noshare` Model A with a separate output matrix.
-- `b`         text RNN + lambda * mean_sentences || h_last - ReLU(W_B f + b) ||_2      (W_B: feature -> hidden)
-- `c`         text RNN + lambda * mean_sentences mean_words || e_t - ReLU(W_C f + b) ||_2  (W_C: feature -> embed)
+- `b`         text RNN + lambda * mean_sentences || h_last - ReLU(W_B f + b) ||_2   (W_B: feature -> hidden)
+- `c`         text RNN + lambda * mean_sentences mean_words || e_t - ReLU(W_C f + b) ||_2   (W_C: -> embed)
 
-Data flow for one sentence w_1..w_n (the caller adds <bos> in front of the inputs and <eos> after the targets):
+Data flow for one sentence w_1..w_n (the caller puts <bos> before the inputs and <eos> after the targets):
 
-    e_t = E[x_t]                          [B, T, E]   input embedding (the vectors we export)
-    h_t = GRU(e_t, h_{t-1}), h_0          [B, T, H]
-    z_t = W_fc h_t + b_fc                 [B, T, E]   the paper's "FC to 128": brings the state to embedding size
-    logits_t = z_t O^T + b_out            [B, T, V]   O = E (shared, "transposed weight sharing") or its own matrix
+    e_t = E[x_t]                    [B, T, E]   input embedding (the vectors we export)
+    h_t = GRU(e_t, h_{t-1}), h_0    [B, T, H]
+    z_t = W_fc h_t + b_fc           [B, T, E]   the paper's "FC to 128": brings the state to embedding size
+    logits_t = z_t O^T + b_out      [B, T, V]   O = E (shared: "transposed weight sharing") or its own matrix
 
 Training uses a sampled softmax (1,024 negatives per batch, shared by every token of the batch, drawn with
 probability proportional to log(1 + count), with the log-expected-count correction and accidental hits
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -87,6 +87,8 @@ def negative_log_probs(counts: torch.Tensor) -> torch.Tensor:
 
 
 class MultimodalGRU(nn.Module):
+    neg_probs: torch.Tensor  # [V] buffer: the negative-sampling distribution
+
     def __init__(self, config: ModelConfig, counts: torch.Tensor | None = None) -> None:
         super().__init__()
         if config.uses_images and config.feature_dim <= 0:
@@ -104,7 +106,9 @@ class MultimodalGRU(nn.Module):
             self.out_weight = nn.Parameter(torch.empty(c.vocab_size, c.embed_dim))
         self.image_fc: nn.Linear | None = None
         if c.kind in ("a", "a-noshare", "b"):
-            self.image_fc = nn.Linear(c.feature_dim, c.hidden_dim)  # image -> h0 (A) or final-state target (B)
+            self.image_fc = nn.Linear(
+                c.feature_dim, c.hidden_dim
+            )  # image -> h0 (A) or final-state target (B)
         elif c.kind == "c":
             self.image_fc = nn.Linear(c.feature_dim, c.embed_dim)  # image -> word-embedding target (C)
         if counts is None:
@@ -120,9 +124,13 @@ class MultimodalGRU(nn.Module):
         h = c.hidden_dim
         with torch.no_grad():
             # PyTorch packs the GRU biases as [reset | update | new]; the gates get `gate_bias`, the rest 0.
-            self.gru.bias_ih_l0.zero_()
-            self.gru.bias_hh_l0.zero_()
-            self.gru.bias_ih_l0[: 2 * h].fill_(c.gate_bias)
+            bias_ih, bias_hh = (
+                cast(torch.Tensor, self.gru.bias_ih_l0),
+                cast(torch.Tensor, self.gru.bias_hh_l0),
+            )
+            bias_ih.zero_()
+            bias_hh.zero_()
+            bias_ih[: 2 * h].fill_(c.gate_bias)
 
     @property
     def output_weight(self) -> torch.Tensor:
@@ -189,7 +197,9 @@ class MultimodalGRU(nn.Module):
     def full_nll(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(self.full_logits(z).float(), y)
 
-    def sampled_nll(self, z: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    def sampled_nll(
+        self, z: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None
+    ) -> torch.Tensor:
         """Sampled softmax with K negatives shared by the batch, corrected by log(K q(w))."""
         k = self.config.num_negatives
         neg = torch.multinomial(self.neg_probs, k, replacement=True, generator=generator)  # [K]
@@ -220,7 +230,9 @@ class MultimodalGRU(nn.Module):
         y = targets[mask]
         total = 0.0
         for i in range(0, len(y), chunk):
-            total += float(F.cross_entropy(self.full_logits(z[i : i + chunk]).float(), y[i : i + chunk], reduction="sum"))
+            total += float(
+                F.cross_entropy(self.full_logits(z[i : i + chunk]).float(), y[i : i + chunk], reduction="sum")
+            )
         return total, int(len(y))
 
     def input_embeddings(self) -> torch.Tensor:

@@ -26,7 +26,9 @@ def write_corpus(
     words = sorted(counts, key=lambda w: (-counts[w], w))
     n_train = len(splits.get("train", []))
     unk = sum(1 for split in splits.values() for ws, _ in split for w in ws if w not in counts)
-    write_vocab(directory / "vocab.tsv", [*SPECIALS, *words], [0, unk, n_train, n_train, *(counts[w] for w in words)])
+    write_vocab(
+        directory / "vocab.tsv", [*SPECIALS, *words], [0, unk, n_train, n_train, *(counts[w] for w in words)]
+    )
     ids = {w: i + len(SPECIALS) for i, w in enumerate(words)}
     with open(directory / "images.tsv", "w", encoding="utf-8") as f:
         for n, image_id in enumerate(image_ids):
@@ -39,9 +41,15 @@ def write_corpus(
         stats[split] = writer.close()
     write_manifest(
         directory,
-        {"format": CORPUS_FORMAT, "version": CORPUS_VERSION, "name": directory.name, "splits": stats,
-         "vocab_size": len(words) + len(SPECIALS), "min_count": 1},
-    )  # fmt: skip
+        {
+            "format": CORPUS_FORMAT,
+            "version": CORPUS_VERSION,
+            "name": directory.name,
+            "splits": stats,
+            "vocab_size": len(words) + len(SPECIALS),
+            "min_count": 1,
+        },
+    )
     return directory
 
 
@@ -56,7 +64,15 @@ def write_features(directory: Path, image_ids: Sequence[str], matrix: np.ndarray
     (directory / "failed.tsv").write_text("", encoding="utf-8")
     write_manifest(
         directory,
-        {"format": "mmwe.features", "version": 1, "backbone": "synthetic", "dim": int(matrix.shape[1]),
-         "count": int(matrix.shape[0]), "dtype": "float16", "binarised": False, "preprocessing": "none"},
-    )  # fmt: skip
+        {
+            "format": "mmwe.features",
+            "version": 1,
+            "backbone": "synthetic",
+            "dim": int(matrix.shape[1]),
+            "count": int(matrix.shape[0]),
+            "dtype": "float16",
+            "binarised": False,
+            "preprocessing": "none",
+        },
+    )
     return directory

@@ -26,16 +26,45 @@ def test_torchrun_two_processes_gloo(tmp_path: Path) -> None:
     def sentence() -> tuple[list[str], int]:
         return [words[int(i)] for i in rng.integers(0, 30, int(rng.integers(3, 8)))], int(rng.integers(-1, 8))
 
-    corpus = write_corpus(tmp_path / "corpus", {"train": [sentence() for _ in range(330)],
-                                                "val": [sentence() for _ in range(41)]}, ids)  # fmt: skip
+    corpus = write_corpus(
+        tmp_path / "corpus",
+        {"train": [sentence() for _ in range(330)], "val": [sentence() for _ in range(41)]},
+        ids,
+    )
     features = write_features(tmp_path / "features", ids, rng.normal(size=(8, 6)))
     out = tmp_path / "emb"
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "training", "train", "--model", "a", "--corpus", str(corpus), "--features", str(features),
-        "--out", str(out), "--embed-dim", "8", "--hidden-dim", "16", "--batch-size", "16", "--epochs", "2",
-        "--threads", "1", "--precision", "fp32", "--no-progress",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "training",
+        "train",
+        "--model",
+        "a",
+        "--corpus",
+        str(corpus),
+        "--features",
+        str(features),
+        "--out",
+        str(out),
+        "--embed-dim",
+        "8",
+        "--hidden-dim",
+        "16",
+        "--batch-size",
+        "16",
+        "--epochs",
+        "2",
+        "--threads",
+        "1",
+        "--precision",
+        "fp32",
+        "--no-progress",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -43,7 +43,9 @@ def run_gru(model: MultimodalGRU, ids: torch.Tensor, h0: torch.Tensor | None) ->
     return out[0]
 
 
-def manual_nll(model: MultimodalGRU, inputs, targets, lengths, features, has_image, image_h0: bool) -> torch.Tensor:
+def manual_nll(
+    model: MultimodalGRU, inputs, targets, lengths, features, has_image, image_h0: bool
+) -> torch.Tensor:
     losses = []
     for i in range(len(lengths)):
         n = int(lengths[i])
@@ -160,7 +162,7 @@ def test_weight_sharing_uses_the_embedding_as_output_projection() -> None:
 
 
 def test_shared_matrix_gets_gradient_from_both_uses() -> None:
-    """grad(shared E) == grad(input embedding) + grad(output matrix) of an unshared twin with equal weights."""
+    """grad(shared E) == grad(input embedding) + grad(output matrix) of an unshared twin, equal weights."""
     shared, twin = make("a"), make("a-noshare")
     state = {k: v for k, v in shared.state_dict().items()}
     state["out_weight"] = shared.embedding.weight.detach().clone()

@@ -26,21 +26,34 @@ def corpus(tmp_path: Path) -> tuple[Path, Path]:
         return [WORDS[int(i)] for i in rng.integers(0, len(WORDS), n)], int(rng.integers(-1, 12))
 
     ids = [f"img{i}" for i in range(12)]
-    c = write_corpus(tmp_path / "corpus", {"train": [sentence() for _ in range(600)],
-                                           "val": [sentence() for _ in range(60)]}, ids)  # fmt: skip
-    f = write_features(tmp_path / "features", ids[:10], rng.normal(size=(10, 8)))  # img10, img11 lack features
+    c = write_corpus(
+        tmp_path / "corpus",
+        {"train": [sentence() for _ in range(600)], "val": [sentence() for _ in range(60)]},
+        ids,
+    )
+    f = write_features(
+        tmp_path / "features", ids[:10], rng.normal(size=(10, 8))
+    )  # img10, img11 lack features
     return c, f
 
 
 def config(corpus: tuple[Path, Path], out: Path, kind: str = "a", **kw: object) -> TrainConfig:
     model = ModelConfig(kind=kind, feature_dim=1, embed_dim=8, hidden_dim=16, num_negatives=16)
-    base: dict[str, object] = {"epochs": 2, "batch_size": 32, "progress": False, "precision": "fp32", "lr": 0.5}
+    base: dict[str, object] = {
+        "epochs": 2,
+        "batch_size": 32,
+        "progress": False,
+        "precision": "fp32",
+        "lr": 0.5,
+    }
     base.update(kw)
     return TrainConfig(corpus=str(corpus[0]), features=str(corpus[1]), out=str(out), model=model, **base)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("kind", ["text", "a", "a-noshare", "b", "c"])
-def test_every_model_trains_and_exports_embeddings(corpus: tuple[Path, Path], tmp_path: Path, kind: str) -> None:
+def test_every_model_trains_and_exports_embeddings(
+    corpus: tuple[Path, Path], tmp_path: Path, kind: str
+) -> None:
     out = tmp_path / f"emb-{kind}"
     metrics = train(config(corpus, out, kind))
     emb = load_embeddings(out, verify=True)
@@ -76,7 +89,9 @@ def test_same_seed_same_vectors_other_seed_differs(corpus: tuple[Path, Path], tm
     assert not np.allclose(x, z)
 
 
-def test_resume_after_interruption_equals_an_uninterrupted_run(corpus: tuple[Path, Path], tmp_path: Path) -> None:
+def test_resume_after_interruption_equals_an_uninterrupted_run(
+    corpus: tuple[Path, Path], tmp_path: Path
+) -> None:
     full = train(config(corpus, tmp_path / "full", "a", optimizer="adam", lr=0.01, patience=5))
     part = train(config(corpus, tmp_path / "part", "a", optimizer="adam", lr=0.01, patience=5, max_steps=23))
     assert part["global_step"] == 23 and part["epochs_completed"] == 1
@@ -101,7 +116,9 @@ def test_early_stopping_and_budgets(corpus: tuple[Path, Path], tmp_path: Path) -
     assert load_embeddings(tmp_path / "t").vectors.shape == (40, 8)
 
 
-def test_model_without_features_is_refused_and_text_model_needs_none(corpus: tuple[Path, Path], tmp_path: Path) -> None:
+def test_model_without_features_is_refused_and_text_model_needs_none(
+    corpus: tuple[Path, Path], tmp_path: Path
+) -> None:
     cfg = config(corpus, tmp_path / "n", "a")
     cfg.features = None
     with pytest.raises(TrainingError, match="--features"):
