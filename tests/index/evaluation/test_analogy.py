@@ -104,15 +104,17 @@ def test_matches_gensim_evaluate_word_analogies_and_pairs(
     emb = make_embeddings(dict(zip(vocab, matrix.tolist(), strict=True)))
     kv = gensim_models.KeyedVectors(16)
     kv.add_vectors(vocab, matrix)
+    # every 8th question of every section (gensim's evaluation is slow: a most_similar call per question)
+    lines = Path(datapath("questions-words.txt")).read_text(encoding="utf-8").splitlines()
+    subset = tmp_path / "questions-subset.txt"
+    subset.write_text(
+        "\n".join(x for i, x in enumerate(lines) if x.startswith(":") or i % 8 == 0), encoding="utf-8"
+    )
     for restrict, policy, dummy in ((2000, "skip", False), (30000, "wrong", True)):
-        score, _ = kv.evaluate_word_analogies(
-            datapath("questions-words.txt"), restrict_vocab=restrict, dummy4unknown=dummy
-        )
-        spec = BenchmarkSpec(
-            "a", "analogy", "gensim:questions-words.txt", {"restrict_vocab": restrict, "oov_policy": policy}
-        )
+        score, _ = kv.evaluate_word_analogies(str(subset), restrict_vocab=restrict, dummy4unknown=dummy)
+        spec = BenchmarkSpec("a", "analogy", subset, {"restrict_vocab": restrict, "oov_policy": policy})
         ours = run_suite(emb, [spec]).benchmark("a")
-        assert ours.counts["correct"] > 100
+        assert ours.counts["correct"] > 20
         assert ours.metrics["accuracy"] == pytest.approx(score, abs=1e-12)
     for policy, dummy in (("drop", False), ("zero", True)):
         p, s, oov = kv.evaluate_word_pairs(datapath("wordsim353.tsv"), dummy4unknown=dummy)
