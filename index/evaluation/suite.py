@@ -81,6 +81,13 @@ class BenchmarkSpec:
                 f"(known: {sorted(defaults)})"
             )
         options = {**defaults, **self.options}
+        policies = ("drop", "zero") if self.kind == "similarity" else ("skip", "wrong")
+        if options["oov_policy"] not in policies:
+            raise BenchmarkError(f"benchmark {self.name!r}: oov_policy must be one of {policies}")
+        for key, minimum in (("bootstrap", 0), ("seed", 0), ("restrict_vocab", 1)):
+            value = options.get(key, minimum)
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                raise BenchmarkError(f"benchmark {self.name!r}: {key} must be an integer >= {minimum}")
         if self.kind == "similarity":
             if options["format"] is None:
                 options["format"] = "csv" if str(self.path).lower().endswith(".csv") else "tsv"
