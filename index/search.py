@@ -24,7 +24,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from index.ann import is_exact, search_parameters, set_default_params
+from index.ann import is_exact, omp_threads, search_parameters, set_default_params, threads_for
 from index.artifacts import Embeddings, load_embeddings, read_manifest, read_vocab, verify_checksums
 from index.build import EMBEDDINGS_DIR, INDEX_FILE, INDEX_FORMAT, INDEX_VERSION, PHRASES_FILE, VECTORS_FILE
 from index.errors import ArtifactError, QueryError
@@ -194,12 +194,13 @@ class PhraseSearcher:
         """(scores, ids) [Q, fetch] for float32 [Q, D] queries; ids of -1 mean 'no more candidates'."""
         queries = np.ascontiguousarray(queries, np.float32)
         sp, _alive = search_parameters(self.index, params)  # validates params even when searching exactly
-        if exact and not self._exact_self:
-            if self.vectors is None:
-                raise QueryError("exact search is unavailable: this index keeps no phrase vectors")
-            scores, ids = faiss.knn(queries, self.vectors, fetch, faiss.METRIC_INNER_PRODUCT)
-            return scores, ids
-        scores, ids = self.index.search(queries, fetch, params=sp)
+        with omp_threads(threads_for(len(queries))):
+            if exact and not self._exact_self:
+                if self.vectors is None:
+                    raise QueryError("exact search is unavailable: this index keeps no phrase vectors")
+                scores, ids = faiss.knn(queries, self.vectors, fetch, faiss.METRIC_INNER_PRODUCT)
+            else:
+                scores, ids = self.index.search(queries, fetch, params=sp)
         return scores, ids
 
     def _hits(

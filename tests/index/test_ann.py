@@ -11,7 +11,7 @@ from index.auto import choose_factory
 from index.build import BuildConfig, build_index
 from index.errors import QueryError
 from index.search import PhraseSearcher
-from index.tuning import exact_neighbours, recall_at_k
+from index.tuning import exact_neighbours
 
 
 def build(emb: Path, out: Path, factory: str, **kw: object) -> PhraseSearcher:
@@ -36,11 +36,11 @@ def test_recall_is_tuned_and_stored(tmp_path: Path, big_embeddings: Path, factor
     q = np.asarray(s.vectors[rows])
     truth = exact_neighbours(q, np.asarray(s.vectors), 11)
     _, found = s.index.search(q, 11)
-    strip = [lambda r, own=own: r[r != own][:10] for own in rows]
-    recall = recall_at_k(
-        np.stack([f(x) for f, x in zip(strip, found, strict=True)]),
-        np.stack([f(x) for f, x in zip(strip, truth, strict=True)]),
-    )
+    hits = [
+        len(set(f[f != own][:10]) & set(t[t != own][:10]))
+        for f, t, own in zip(found, truth, rows, strict=True)
+    ]
+    recall = float(np.mean(hits)) / 10  # no ties among these random vectors, so plain set overlap
     assert recall == pytest.approx(m["recall"]["recall_at_k"], abs=1e-4)
 
 
