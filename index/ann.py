@@ -9,7 +9,8 @@ object, which leaves the shared index untouched (safe for concurrent searches).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import faiss
@@ -18,6 +19,26 @@ import numpy as np
 from index.errors import QueryError
 
 PARAM_NAMES = ("efSearch", "nprobe")
+SINGLE_THREAD_BELOW = 8  # searches of fewer queries run on one OpenMP thread (measured: docs/index.md)
+
+
+@contextlib.contextmanager
+def omp_threads(n: int | None) -> Iterator[None]:
+    """Run the body with `n` OpenMP threads in the calling thread (OpenMP's setting is per thread)."""
+    if n is None:
+        yield
+        return
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(n)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(previous)
+
+
+def threads_for(num_queries: int) -> int | None:
+    """1 for small searches (a parallel region costs more than it saves, and much more on a busy machine)."""
+    return 1 if num_queries < SINGLE_THREAD_BELOW else None
 
 
 def create_index(factory: str, dim: int) -> Any:

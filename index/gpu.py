@@ -35,13 +35,11 @@ def use_gpu(device: str, index: Any) -> bool:
     available = gpu_count() > 0
     if device == "gpu":
         if not available:
-            raise RuntimeError(
+            raise ValueError(
                 "--device gpu: faiss-gpu with a visible CUDA device is required (pip install mmwe[gpu])"
             )
         if not gpu_supported(index):
-            raise RuntimeError(
-                f"--device gpu: {type(inner_index(index)).__name__} has no GPU builder in FAISS"
-            )
+            raise ValueError(f"--device gpu: {type(inner_index(index)).__name__} has no GPU builder in FAISS")
         return True
     return available and gpu_supported(index)
 

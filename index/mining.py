@@ -107,16 +107,23 @@ class NgramCounter:
             self._merge(table, keys, ids[first], counts.astype(np.int64))
 
     def _merge(self, table: NgramTable, keys: np.ndarray, ids: np.ndarray, counts: np.ndarray) -> None:
-        all_keys = np.concatenate([table.keys, keys])
-        all_ids = np.concatenate([table.ids, ids])
-        all_counts = np.concatenate([table.counts, counts])
-        merged, first, inverse = np.unique(all_keys, return_index=True, return_inverse=True)
-        summed = np.zeros(len(merged), np.int64)
-        np.add.at(summed, inverse, all_counts)
-        table.keys, table.ids, table.counts = merged, all_ids[first], summed
-        if len(merged) > self.max_table:
-            keep = np.sort(np.argsort(-summed, kind="stable")[: self.max_table // 2])
-            table.keys, table.ids, table.counts = merged[keep], table.ids[keep], summed[keep]
+        """Merge a sorted chunk table into the sorted running table (linear: add matches, insert new keys)."""
+        if len(table.keys):
+            pos = np.searchsorted(table.keys, keys)
+            found = pos < len(table.keys)
+            found[found] = table.keys[pos[found]] == keys[found]
+            table.counts[pos[found]] += counts[found]
+            new = ~found
+            keys, ids, counts = keys[new], ids[new], counts[new]
+        if len(keys):
+            all_keys = np.concatenate([table.keys, keys])
+            order = np.argsort(all_keys, kind="stable")  # two sorted runs: timsort merges them in linear time
+            table.keys = all_keys[order]
+            table.ids = np.concatenate([table.ids, ids])[order]
+            table.counts = np.concatenate([table.counts, counts])[order]
+        if len(table.keys) > self.max_table:
+            keep = np.sort(np.argsort(-table.counts, kind="stable")[: self.max_table // 2])
+            table.keys, table.ids, table.counts = table.keys[keep], table.ids[keep], table.counts[keep]
             self.pruned = True
 
     def count(self, ids: list[int]) -> int:

@@ -24,10 +24,11 @@ from typing import Any
 import faiss
 import numpy as np
 
-from index.ann import is_exact, search_parameters, set_default_params
+from index.ann import is_exact, omp_threads, search_parameters, set_default_params, threads_for
 from index.artifacts import Embeddings, load_embeddings, read_manifest, read_vocab, verify_checksums
 from index.build import EMBEDDINGS_DIR, INDEX_FILE, INDEX_FORMAT, INDEX_VERSION, PHRASES_FILE, VECTORS_FILE
 from index.errors import ArtifactError, QueryError
+from index.gpu import GpuSession, use_gpu
 from index.phrases import mean_normalized
 from index.text import tokenize
 
@@ -104,8 +105,13 @@ class PhraseSearcher:
         self._strings_bytes = sum(sys.getsizeof(p) for p in phrases) + 8 * len(phrases)
 
     @classmethod
-    def load(cls, path: Path, *, mmap: bool = True, verify: bool = True) -> PhraseSearcher:
-        """Load and check an index directory; `verify` also checks every file's sha256 (reads each once)."""
+    def load(
+        cls, path: Path, *, mmap: bool = True, verify: bool = True, device: str = "cpu"
+    ) -> PhraseSearcher:
+        """Load and check an index directory; `verify` also checks every file's sha256 (reads each once).
+
+        `device="gpu"` copies a Flat or IVF index to the GPU for searching (needs faiss-gpu and a GPU).
+        """
         path = Path(path)
         manifest = read_manifest(path, INDEX_FORMAT, INDEX_VERSION)
         if verify:
@@ -137,6 +143,11 @@ class PhraseSearcher:
             set_default_params(index, dict(manifest.get("search_params") or {}))
         except ValueError as exc:
             raise ArtifactError(path / "manifest.json", str(exc)) from exc
+        if device != "cpu" and use_gpu(device, index):
+            session = GpuSession()
+            index = session.to_gpu(index)
+            index.referenced_objects = [session.resources]  # keep the GPU resources alive with the index
+            mmapped = False
         return cls(
             path=path,
             manifest=manifest,
@@ -194,12 +205,13 @@ class PhraseSearcher:
         """(scores, ids) [Q, fetch] for float32 [Q, D] queries; ids of -1 mean 'no more candidates'."""
         queries = np.ascontiguousarray(queries, np.float32)
         sp, _alive = search_parameters(self.index, params)  # validates params even when searching exactly
-        if exact and not self._exact_self:
-            if self.vectors is None:
-                raise QueryError("exact search is unavailable: this index keeps no phrase vectors")
-            scores, ids = faiss.knn(queries, self.vectors, fetch, faiss.METRIC_INNER_PRODUCT)
-            return scores, ids
-        scores, ids = self.index.search(queries, fetch, params=sp)
+        with omp_threads(threads_for(len(queries))):
+            if exact and not self._exact_self:
+                if self.vectors is None:
+                    raise QueryError("exact search is unavailable: this index keeps no phrase vectors")
+                scores, ids = faiss.knn(queries, self.vectors, fetch, faiss.METRIC_INNER_PRODUCT)
+            else:
+                scores, ids = self.index.search(queries, fetch, params=sp)
         return scores, ids
 
     def _hits(

@@ -2,8 +2,8 @@
 
 Recall@k is measured against exact inner-product search on held-out queries: phrase vectors sampled from
 the indexed set (and kept out of IVF/PQ training). As in the service, the query phrase itself is excluded from
-both result lists, so a query cannot score by finding itself. `tune` walks the efSearch / nprobe ladder
-upwards and stops at the first value whose recall reaches the target.
+both result lists, so a query cannot score by finding itself. Recall is tie-aware (`recall_at_k`). `tune`
+walks the efSearch / nprobe ladder upwards and stops at the first value whose recall reaches the target.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ import numpy as np
 from index.ann import nlist_of, param_name, search_parameters
 
 EF_LADDER = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+
+
+Knn = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 
 
 def exact_neighbours(queries: np.ndarray, vectors: np.ndarray, k: int) -> np.ndarray:
@@ -38,25 +41,46 @@ def drop_self(ids: np.ndarray, self_ids: np.ndarray | None, k: int) -> np.ndarra
     return out
 
 
-def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
-    """Mean over queries of |found ∩ truth| / |truth| (rows of ids; -1 never matches)."""
-    k = truth.shape[1]
-    hits = [len(np.intersect1d(f[f >= 0], t[t >= 0])) for f, t in zip(found, truth, strict=True)]
-    return float(np.mean(hits)) / k if hits else 1.0
+@dataclass(frozen=True)
+class GroundTruth:
+    queries: np.ndarray  # float32 [Q, D]
+    ids: np.ndarray  # int64 [Q, k], exact neighbours (query's own id removed)
+    kth_score: np.ndarray  # float32 [Q], exact score of the k-th neighbour
+    self_ids: np.ndarray | None  # int64 [Q], the queries' own ids when they are indexed vectors
+
+
+def ground_truth(
+    vectors: np.ndarray, queries: np.ndarray, k: int, self_ids: np.ndarray | None, knn: Knn | None = None
+) -> GroundTruth:
+    queries = np.ascontiguousarray(queries, np.float32)
+    extra = 0 if self_ids is None else 1
+    ids = drop_self((knn or exact_neighbours)(queries, vectors, k + extra), self_ids, k)
+    kth = np.einsum("qd,qd->q", np.asarray(vectors[ids[:, -1]], np.float32), queries)
+    return GroundTruth(queries, ids, kth, self_ids)
+
+
+def recall_at_k(found: np.ndarray, truth: GroundTruth, vectors: np.ndarray) -> float:
+    """Tie-aware recall@k: the share of the k true neighbours' places filled by returned ids whose exact score
+    reaches the k-th true score (1e-5 tolerance). Identical vectors (e.g. "hot dog" and "dog hot") are
+    interchangeable, so returning either counts; for distinct scores this is |found ∩ truth| / k."""
+    k = truth.ids.shape[1]
+    valid = found >= 0
+    scores = np.einsum(
+        "qkd,qd->qk", np.asarray(vectors[np.where(valid, found, 0)], np.float32), truth.queries
+    )
+    good = valid & (scores >= truth.kth_score[:, None] - 1e-5)
+    return float(np.minimum(good.sum(axis=1), k).mean()) / k if len(found) else 1.0
 
 
 def measure(
-    index: Any,
-    queries: np.ndarray,
-    truth: np.ndarray,
-    k: int,
-    self_ids: np.ndarray | None,
-    params: dict[str, int] | None = None,
+    index: Any, truth: GroundTruth, vectors: np.ndarray, params: dict[str, int] | None = None
 ) -> float:
-    extra = 0 if self_ids is None else 1
+    """Recall@k of `index` (with `params`) on the ground truth's queries."""
+    k = truth.ids.shape[1]
+    extra = 0 if truth.self_ids is None else 1
     sp, _keep = search_parameters(index, params)
-    _, ids = index.search(np.ascontiguousarray(queries, np.float32), k + extra, params=sp)
-    return recall_at_k(drop_self(ids, self_ids, k), truth)
+    _, ids = index.search(truth.queries, k + extra, params=sp)
+    return recall_at_k(drop_self(ids, truth.self_ids, k), truth, vectors)
 
 
 @dataclass
@@ -80,25 +104,21 @@ def ladder(index: Any) -> list[int]:
     return []
 
 
-Knn = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
-
-
 def tune(
     index: Any, vectors: np.ndarray, query_rows: np.ndarray, k: int, target: float, *, knn: Knn | None = None
-) -> tuple[TuneResult, np.ndarray]:
-    """Smallest efSearch / nprobe reaching `target` recall@k on vectors[query_rows]; also the true ids.
+) -> tuple[TuneResult, GroundTruth]:
+    """Smallest efSearch / nprobe reaching `target` recall@k on vectors[query_rows]; also the ground truth.
 
     `knn(queries, vectors, k)` computes the exact neighbours (default: FAISS brute force on the CPU).
     """
-    queries = np.ascontiguousarray(vectors[query_rows], np.float32)
-    truth = drop_self((knn or exact_neighbours)(queries, vectors, k + 1), query_rows, k)
+    truth = ground_truth(vectors, vectors[query_rows], k, query_rows, knn)
     name = param_name(index)
     if name is None:
-        return TuneResult({}, measure(index, queries, truth, k, query_rows), True), truth
+        return TuneResult({}, measure(index, truth, vectors), True), truth
     curve: list[dict[str, float]] = []
     best = TuneResult({}, -1.0, False)
     for value in ladder(index):
-        r = measure(index, queries, truth, k, query_rows, {name: value})
+        r = measure(index, truth, vectors, {name: value})
         curve.append({name: value, "recall": round(r, 4)})
         if r > best.recall:
             best = TuneResult({name: value}, r, r >= target)

@@ -11,7 +11,7 @@ from index.auto import choose_factory
 from index.build import BuildConfig, build_index
 from index.errors import QueryError
 from index.search import PhraseSearcher
-from index.tuning import exact_neighbours, recall_at_k
+from index.tuning import exact_neighbours
 
 
 def build(emb: Path, out: Path, factory: str, **kw: object) -> PhraseSearcher:
@@ -36,11 +36,11 @@ def test_recall_is_tuned_and_stored(tmp_path: Path, big_embeddings: Path, factor
     q = np.asarray(s.vectors[rows])
     truth = exact_neighbours(q, np.asarray(s.vectors), 11)
     _, found = s.index.search(q, 11)
-    strip = [lambda r, own=own: r[r != own][:10] for own in rows]
-    recall = recall_at_k(
-        np.stack([f(x) for f, x in zip(strip, found, strict=True)]),
-        np.stack([f(x) for f, x in zip(strip, truth, strict=True)]),
-    )
+    hits = [
+        len(set(f[f != own][:10]) & set(t[t != own][:10]))
+        for f, t, own in zip(found, truth, rows, strict=True)
+    ]
+    recall = float(np.mean(hits)) / 10  # no ties among these random vectors, so plain set overlap
     assert recall == pytest.approx(m["recall"]["recall_at_k"], abs=1e-4)
 
 
@@ -75,11 +75,11 @@ def test_hnsw_override_changes_work(tmp_path: Path, big_embeddings: Path) -> Non
 
 def test_auto_choice() -> None:
     assert choose_factory(1_000, 128, None, 0.95) == "Flat"
-    assert choose_factory(1_000_000, 128, None, 0.95) == "HNSW32"
-    assert choose_factory(1_000_000, 128, None, 0.99) == "HNSW48"
-    assert choose_factory(1_000_000, 128, 600 * 2**20, 0.95) == "IVF4096,Flat"
-    assert choose_factory(1_000_000, 128, 200 * 2**20, 0.95) == "IVF4096,SQ8"
-    assert choose_factory(1_000_000, 128, 50 * 2**20, 0.95) == "IVF4096,PQ32"
+    assert choose_factory(100_000, 128, None, 0.95) == "IVF512,Flat"
+    assert choose_factory(1_000_000, 128, None, 0.95) == "IVF2048,Flat"
+    assert choose_factory(1_000_000, 128, 600 * 2**20, 0.95) == "IVF2048,Flat"
+    assert choose_factory(1_000_000, 128, 200 * 2**20, 0.95) == "IVF2048,SQ8"
+    assert choose_factory(1_000_000, 128, 50 * 2**20, 0.95) == "IVF2048,PQ32"
 
 
 def test_auto_build_small_is_exact(tmp_path: Path, big_embeddings: Path) -> None:
