@@ -90,9 +90,8 @@ class EvaluationRunsCollector(Collector):
         family = GaugeMetricFamily("mmwe_evaluation_runs", "Evaluation runs by status.", labels=["status"])
         try:
             with self.factory() as session:
-                rows = dict(
-                    session.execute(select(EvaluationRun.status, func.count()).group_by(EvaluationRun.status))
-                )
+                query = select(EvaluationRun.status, func.count()).group_by(EvaluationRun.status)
+                rows = {status: count for status, count in session.execute(query).all()}
         except Exception as exc:  # a scrape must not fail because the database is down
             log.warning("metrics: evaluation runs not counted: %s", str(exc).splitlines()[0])
             return []
