@@ -19,7 +19,6 @@ from contextlib import asynccontextmanager
 import faiss
 from fastapi import FastAPI
 
-from app.db.migrate import head_revision
 from app.db.session import make_engine, make_sessionmaker
 from app.errors import install_error_handlers
 from app.evaluations import store
@@ -52,7 +51,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.resolved_database_url)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
-        app.state.db_head = head_revision()
         holder: IndexHolder = app.state.holder
         await asyncio.to_thread(holder.load_initial, holder.initial_dir(settings.resolved_index_dir))
         await asyncio.to_thread(fail_stale_runs, app)

@@ -193,6 +193,7 @@ class InfoResponse(BaseModel):
         description="The latest evaluation run of the served embeddings (null: none, or database down)."
     )
     database: Check
+    worker_pid: int = Field(description="Process id of the worker that answered (several with MMWE_WORKERS).")
 
 
 class BenchmarkSpecIn(BaseModel):

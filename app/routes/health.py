@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from app.db.migrate import head_revision
 from app.db.session import database_problem
 from app.metrics import CONTENT_TYPE, render
 from app.schemas import Check, Health, Readiness
@@ -27,7 +28,7 @@ async def healthz() -> Health:
 def readyz(request: Request, response: Response) -> Readiness:
     state = request.app.state
     index = Check(ok=state.holder.current is not None, detail=state.holder.error)
-    problem = database_problem(state.engine, state.db_head)
+    problem = database_problem(state.engine, head_revision())
     ready = Readiness(ready=False, index=index, database=Check(ok=problem is None, detail=problem))
     ready.ready = ready.index.ok and ready.database.ok
     if not ready.ready:

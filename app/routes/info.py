@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -74,4 +75,5 @@ def info(request: Request, searcher: SearcherDep) -> InfoResponse:
         index=index_info(searcher, request.app.state.holder.generation),
         latest_evaluation=latest,
         database=database,
+        worker_pid=os.getpid(),
     )

@@ -141,9 +141,17 @@ class LiveServer:
     log: Path
 
 
-@pytest.fixture
-def live_server(artifacts: Artifacts, sqlite_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    """Two uvicorn workers serving the Flat index, SQLite, admin token set, reload polling every 0.2 s."""
+@pytest.fixture(scope="module")
+def live_server(artifacts: Artifacts, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """Two uvicorn workers serving the Flat index, SQLite, admin token set, reload polling every 0.2 s.
+
+    Shared by a module's tests (start-up takes seconds): a test that reloads must restore the Flat index.
+    """
+    from app.db.migrate import upgrade
+
+    tmp_path = tmp_path_factory.mktemp("live")
+    sqlite_url = f"sqlite:///{tmp_path / 'live.db'}"
+    upgrade(sqlite_url)
     port = free_port()
     env = dict(
         os.environ, MMWE_INDEX_DIR=str(artifacts.index), MMWE_DATA_DIR=str(artifacts.root),
