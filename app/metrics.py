@@ -13,7 +13,6 @@ import os
 import time
 from collections.abc import Iterable
 
-from index.search import PhraseSearcher
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -30,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db.models import EvaluationRun, RunStatus
+from index.search import PhraseSearcher
 
 log = logging.getLogger("mmwe.app")
 
@@ -104,7 +104,7 @@ def render(factory: sessionmaker[Session]) -> bytes:
     """The exposition text: process-wide (or all workers') metrics, then the database-backed ones."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         base = generate_latest(registry)
     else:
         from prometheus_client import REGISTRY

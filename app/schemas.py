@@ -49,9 +49,13 @@ class BatchRequest(BaseModel):
     queries: list[Text] = Field(
         min_length=1, max_length=10_000, description="Query phrases (at most MMWE_MAX_BATCH, default 1,000)."
     )
-    k: int = Field(10, ge=1, le=1000, description="Related phrases per query (at most MMWE_MAX_K).")
-    exclude_query_words: bool = Field(False, description="Drop phrases sharing a word with their query.")
-    exact: bool = Field(False, description="Search exhaustively instead of through the approximate index.")
+    k: int = Field(default=10, ge=1, le=1000, description="Related phrases per query (at most MMWE_MAX_K).")
+    exclude_query_words: bool = Field(
+        default=False, description="Drop phrases sharing a word with their query."
+    )
+    exact: bool = Field(
+        default=False, description="Search exhaustively instead of through the approximate index."
+    )
 
 
 class ErrorInfo(BaseModel):
@@ -61,11 +65,11 @@ class ErrorInfo(BaseModel):
 
 class BatchItem(BaseModel):
     query: str = Field(description="The query as sent.")
-    normalized: str | None = Field(None, description="The normalised query (absent when it failed).")
+    normalized: str | None = Field(default=None, description="The normalised query (absent when it failed).")
     results: list[Hit] = Field(default_factory=list)
     oov: list[str] = Field(default_factory=list)
     error: ErrorInfo | None = Field(
-        None, description="Why this query has no answer (e.g. only unknown words)."
+        default=None, description="Why this query has no answer (e.g. only unknown words)."
     )
 
 
@@ -103,7 +107,7 @@ class Health(BaseModel):
 
 class Check(BaseModel):
     ok: bool
-    detail: str | None = Field(None, description="What is wrong, when not ok.")
+    detail: str | None = Field(default=None, description="What is wrong, when not ok.")
 
 
 class Readiness(BaseModel):
@@ -145,9 +149,11 @@ class BenchmarkResultOut(BaseModel):
 
     benchmark: str
     kind: str = Field(description="triplets, similarity or analogy.")
-    path: str | None = Field(None, description="The benchmark file evaluated.")
+    path: str | None = Field(default=None, description="The benchmark file evaluated.")
     dataset_sha256: str | None = Field(description="Its sha256.")
-    primary_metric: str | None = Field(None, description="The headline metric's name (accuracy, spearman).")
+    primary_metric: str | None = Field(
+        default=None, description="The headline metric's name (accuracy, spearman)."
+    )
     metrics: dict[str, Any] = Field(description="Metric values (null when undefined).")
     counts: dict[str, Any] = Field(default_factory=dict, description="Items evaluated, skipped as OOV, ...")
     options: dict[str, Any] = Field(default_factory=dict)
@@ -159,7 +165,12 @@ class BenchmarkResultOut(BaseModel):
     def _from_row(cls, data: Any) -> Any:
         if isinstance(data, EvaluationResult):
             stored = dict(data.metrics)
-            return {**stored, "benchmark": data.benchmark, "kind": data.kind, "dataset_sha256": data.dataset_sha256}
+            return {
+                **stored,
+                "benchmark": data.benchmark,
+                "kind": data.kind,
+                "dataset_sha256": data.dataset_sha256,
+            }
         return data
 
 
@@ -208,8 +219,10 @@ class BenchmarkSpecIn(BaseModel):
 class EvaluationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    suite: Text | None = Field(None, max_length=128, description="A built-in suite name, e.g. 'default'.")
-    benchmarks: list[BenchmarkSpecIn] | None = Field(None, min_length=1, max_length=100)
+    suite: Text | None = Field(
+        default=None, max_length=128, description="A built-in suite name, e.g. 'default'."
+    )
+    benchmarks: list[BenchmarkSpecIn] | None = Field(default=None, min_length=1, max_length=100)
 
     @model_validator(mode="after")
     def _one_of(self) -> EvaluationRequest:

@@ -20,7 +20,7 @@ class Base(DeclarativeBase):
 
 class ArtifactKind(enum.StrEnum):
     embeddings = "embeddings"
-    index = "index"
+    index = "index"  # type: ignore[assignment]  # the member shadows str.index; values are what matter
 
 
 class RunStatus(enum.StrEnum):

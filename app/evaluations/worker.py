@@ -14,13 +14,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from index.evaluation import BenchmarkSpec, SuiteResult, run_suite
-
 from app.db.models import EvaluationRun
 from app.db.session import make_engine, make_sessionmaker
 from app.evaluations import store
 from app.settings import Settings
 from index.artifacts import load_embeddings
+from index.evaluation import BenchmarkSpec, SuiteResult, run_suite
 
 
 def result_rows(result: SuiteResult) -> list[store.ResultRow]:
@@ -33,7 +32,7 @@ def result_rows(result: SuiteResult) -> list[store.ResultRow]:
 
 
 def evaluate(embeddings_path: Path, request: dict[str, Any]) -> list[store.ResultRow]:
-    """Run the requested suite or benchmark list on an embeddings artifact, as `run_suite` does for the CLI."""
+    """Run the requested suite or benchmark list on an embeddings artifact (`run_suite`, as the CLI)."""
     embeddings = load_embeddings(embeddings_path)
     suite: str | list[BenchmarkSpec]
     if request.get("suite") is not None:

@@ -1,21 +1,20 @@
-"""Evaluation runs: `POST /v1/admin/evaluations` (admin) queues one, `GET /v1/evaluations[/{id}]` shows.
-"""
+"""Evaluation runs: `POST /v1/admin/evaluations` (admin) queues one, `GET /v1/evaluations[/{id}]` shows."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
-from index.evaluation import BUILTIN_SUITES, BenchmarkError, BenchmarkSpec
 
 from app.deps import AdminDep, SearcherDep, SessionDep
 from app.errors import NotFound, Unprocessable
 from app.evaluations import store
 from app.schemas import EvaluationAccepted, EvaluationPage, EvaluationRequest, EvaluationRunOut
+from index.evaluation import BUILTIN_SUITES, BenchmarkError, BenchmarkSpec
 
 router = APIRouter(tags=["evaluations"])
 
-ADMIN_ERRORS = {
+ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No bearer token."},
     403: {"description": "Wrong token, or admin disabled (MMWE_ADMIN_TOKEN unset)."},
 }
@@ -38,7 +37,9 @@ def check_request(body: EvaluationRequest) -> None:
         except (BenchmarkError, ValueError, OSError) as exc:
             raise Unprocessable(str(exc), detail={"benchmark": spec.name}) from exc
         if not path.is_file():
-            raise Unprocessable(f"benchmark file not found on the server: {path}", detail={"benchmark": spec.name})
+            raise Unprocessable(
+                f"benchmark file not found on the server: {path}", detail={"benchmark": spec.name}
+            )
 
 
 @router.post(

@@ -6,12 +6,12 @@ import os
 from typing import Any
 
 from fastapi import APIRouter, Request
-from index.search import PhraseSearcher
 
 from app.deps import SearcherDep
 from app.evaluations import store
 from app.schemas import Check, EvaluationRunOut, IndexInfo, InfoResponse, ModelInfo
 from index.artifacts import MANIFEST, sha256_file
+from index.search import PhraseSearcher
 
 router = APIRouter(prefix="/v1", tags=["info"])
 

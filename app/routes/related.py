@@ -5,20 +5,20 @@ The search itself (CPU-bound, FAISS releases the GIL) runs in the thread pool, o
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from index.search import PhraseSearcher, Related
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import SearcherDep, SettingsDep
 from app.errors import BadRequest, Unprocessable
 from app.schemas import BatchItem, BatchRequest, BatchResponse, ErrorInfo, Hit, RelatedResponse, ServedBy
 from app.settings import Settings
+from index.search import PhraseSearcher, Related
 
 router = APIRouter(prefix="/v1", tags=["related"])
 
-QUERY_ERRORS = {
+QUERY_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Empty query, or longer than MMWE_MAX_QUERY_CHARS; k above MMWE_MAX_K."},
     422: {"description": "Invalid parameters, or a query with no word the model knows."},
     503: {"description": "No index is loaded."},

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from index.search import EmbeddedQuery
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import SearcherDep, SettingsDep
 from app.routes.related import QUERY_ERRORS, QueryParam, check_query, served_by
 from app.schemas import EmbeddedPhrase, SimilarityResponse, VectorResponse
+from index.search import EmbeddedQuery
 
 router = APIRouter(prefix="/v1", tags=["vectors"])
 

@@ -38,9 +38,24 @@ TOPICS = {
     "places": ["beach", "park", "street", "mountain", "river", "city", "forest"],
 }
 PHRASES = [
-    "hot dog", "brown dog", "puppy dog", "black cat", "red pizza", "green salad", "city park", "river beach",
-    "dog park", "horse river", "blue river", "orange soup", "brown bread", "hot soup", "mountain forest",
-    "yellow pony", "kitten cat", "street food",
+    "hot dog",
+    "brown dog",
+    "puppy dog",
+    "black cat",
+    "red pizza",
+    "green salad",
+    "city park",
+    "river beach",
+    "dog park",
+    "horse river",
+    "blue river",
+    "orange soup",
+    "brown bread",
+    "hot soup",
+    "mountain forest",
+    "yellow pony",
+    "kitten cat",
+    "street food",
 ]
 EXTRA_PHRASES = ["purple horse", "city street", "forest river", "pizza burger"]
 
@@ -69,17 +84,27 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Artifacts:
     words, vectors = word_vectors()
     emb = root / "embeddings"
     write_embeddings(
-        emb, words, list(range(100, 100 + len(words))), vectors, model_kind="word2vec",
-        corpus={"name": "test-topics", "num_sentences": 0, "num_tokens": 0}, training={"test": True},
-        metrics={"loss": 1.0}, seed=0,
+        emb,
+        words,
+        list(range(100, 100 + len(words))),
+        vectors,
+        model_kind="word2vec",
+        corpus={"name": "test-topics", "num_sentences": 0, "num_tokens": 0},
+        training={"test": True},
+        metrics={"loss": 1.0},
+        seed=0,
     )
     phrases = root / "phrases.txt"
     phrases.write_text("\n".join(words + PHRASES) + "\n", encoding="utf-8")
     more = root / "more.txt"
     more.write_text("\n".join(words + PHRASES + EXTRA_PHRASES) + "\n", encoding="utf-8")
-    build_index(emb, root / "index-flat", phrase_files=[phrases], config=BuildConfig(factory="Flat", progress=False))
     build_index(
-        emb, root / "index-hnsw", phrase_files=[more],
+        emb, root / "index-flat", phrase_files=[phrases], config=BuildConfig(factory="Flat", progress=False)
+    )
+    build_index(
+        emb,
+        root / "index-hnsw",
+        phrase_files=[more],
         config=BuildConfig(factory="HNSW8", num_queries=10, progress=False),
     )
     return Artifacts(embeddings=emb, index=root / "index-flat", index_hnsw=root / "index-hnsw", root=root)
@@ -87,8 +112,11 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Artifacts:
 
 def make_settings(artifacts: Artifacts, database_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
-        "index_dir": artifacts.index, "data_dir": artifacts.root, "database_url": database_url,
-        "admin_token": TOKEN, **overrides,
+        "index_dir": artifacts.index,
+        "data_dir": artifacts.root,
+        "database_url": database_url,
+        "admin_token": TOKEN,
+        **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
 
@@ -125,7 +153,7 @@ def wait_for(predicate: object, timeout: float = 60.0, interval: float = 0.1) ->
     raise AssertionError(f"condition not met within {timeout} s")
 
 
-# --- a real server: `python -m app serve` on a free port ------------------------------------------------------
+# --- a real server: `python -m app serve` on a free port ---------------------------------------------------
 
 
 def free_port() -> int:
@@ -154,8 +182,13 @@ def live_server(artifacts: Artifacts, tmp_path_factory: pytest.TempPathFactory) 
     upgrade(sqlite_url)
     port = free_port()
     env = dict(
-        os.environ, MMWE_INDEX_DIR=str(artifacts.index), MMWE_DATA_DIR=str(artifacts.root),
-        DATABASE_URL=sqlite_url, MMWE_ADMIN_TOKEN=TOKEN, MMWE_RELOAD_POLL_SECONDS="0.2", MMWE_LOG_LEVEL="warning",
+        os.environ,
+        MMWE_INDEX_DIR=str(artifacts.index),
+        MMWE_DATA_DIR=str(artifacts.root),
+        DATABASE_URL=sqlite_url,
+        MMWE_ADMIN_TOKEN=TOKEN,
+        MMWE_RELOAD_POLL_SECONDS="0.2",
+        MMWE_LOG_LEVEL="warning",
         PYTHONPATH=str(ROOT),
     )
     env.pop("MMWE_RELOAD_FILE", None)
@@ -164,10 +197,14 @@ def live_server(artifacts: Artifacts, tmp_path_factory: pytest.TempPathFactory) 
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", "2"],
-            env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
+
         def ready() -> bool:
             if proc.poll() is not None:
                 raise AssertionError(f"server exited: {log.read_text()}")

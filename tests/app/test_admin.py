@@ -26,7 +26,13 @@ def test_admin_requires_the_bearer_token(
     r = client.request(method, path, json=body)
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
     assert r.json()["error"]["code"] == "unauthorized"
-    for header in ("Bearer wrong-token", f"Bearer {TOKEN}x", f"Bearer {TOKEN[:-1]}", "Bearer é".encode(), f"Basic {TOKEN}"):
+    for header in (
+        "Bearer wrong-token",
+        f"Bearer {TOKEN}x",
+        f"Bearer {TOKEN[:-1]}",
+        "Bearer é".encode(),
+        f"Basic {TOKEN}",
+    ):
         r = client.request(method, path, json=body, headers={"Authorization": header})
         assert r.status_code in (401, 403), header
         assert r.json()["error"]["code"] in ("unauthorized", "forbidden")
@@ -73,11 +79,15 @@ def _break(src: Path, dst: Path, how: str) -> Path:
     return dst
 
 
-@pytest.mark.parametrize("how", ["corrupt-faiss", "truncated-phrases", "bad-manifest", "no-embeddings", "missing"])
+@pytest.mark.parametrize(
+    "how", ["corrupt-faiss", "truncated-phrases", "bad-manifest", "no-embeddings", "missing"]
+)
 def test_broken_index_is_rejected_and_the_old_one_keeps_serving(
     client: TestClient, artifacts: Artifacts, tmp_path: Path, how: str
 ) -> None:
-    target = tmp_path / "missing" if how == "missing" else _break(artifacts.index_hnsw, tmp_path / "broken", how)
+    target = (
+        tmp_path / "missing" if how == "missing" else _break(artifacts.index_hnsw, tmp_path / "broken", how)
+    )
     r = client.post("/v1/admin/reload", json={"index_dir": str(target)}, headers=AUTH)
     assert r.status_code == 422, r.text
     err = r.json()["error"]
@@ -89,13 +99,19 @@ def test_broken_index_is_rejected_and_the_old_one_keeps_serving(
 
 
 def test_reload_body_is_validated(client: TestClient) -> None:
-    for body in ({}, {"index_dir": ""}, {"index_dir": 3}, {"index_dir": "x", "more": 1}, {"index_dir": "a\x00b"}):
+    for body in (
+        {},
+        {"index_dir": ""},
+        {"index_dir": 3},
+        {"index_dir": "x", "more": 1},
+        {"index_dir": "a\x00b"},
+    ):
         r = client.post("/v1/admin/reload", json=body, headers=AUTH)
         assert r.status_code == 422, (body, r.text)
 
 
 def test_requests_in_flight_finish_while_the_index_swaps(artifacts: Artifacts, sqlite_url: str) -> None:
-    """Queries racing with reloads (ASGI transport, concurrent tasks): no errors, each answer self-consistent."""
+    """Queries racing with reloads (ASGI transport, concurrent tasks): no errors, answers self-consistent."""
     app = create_app(make_settings(artifacts, sqlite_url))
     flat_only = "index-flat"
 
@@ -103,6 +119,7 @@ def test_requests_in_flight_finish_while_the_index_swaps(artifacts: Artifacts, s
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+
                 async def query(i: int) -> httpx.Response:
                     return await c.get("/v1/related", params={"q": "purple horse river", "k": 30})
 
@@ -110,7 +127,9 @@ def test_requests_in_flight_finish_while_the_index_swaps(artifacts: Artifacts, s
                     out = []
                     for path in (artifacts.index_hnsw, artifacts.index, artifacts.index_hnsw):
                         await asyncio.sleep(0.01)
-                        out.append(await c.post("/v1/admin/reload", json={"index_dir": str(path)}, headers=AUTH))
+                        out.append(
+                            await c.post("/v1/admin/reload", json={"index_dir": str(path)}, headers=AUTH)
+                        )
                     return out
 
                 *answers, swaps = await asyncio.gather(*[query(i) for i in range(80)], reloads())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -29,8 +31,10 @@ def test_related_returns_topic_neighbours_best_first(client: TestClient) -> None
     assert scores == sorted(scores, reverse=True) and all(-1.0 <= s <= 1.0001 for s in scores)
     assert "puppy" in phrases or "puppy dog" in phrases
     assert body["served_by"] == {
-        "model_kind": "word2vec", "embeddings_sha256": body["served_by"]["embeddings_sha256"],
-        "index": "index-flat", "factory": "Flat",
+        "model_kind": "word2vec",
+        "embeddings_sha256": body["served_by"]["embeddings_sha256"],
+        "index": "index-flat",
+        "factory": "Flat",
     }
 
 
@@ -74,14 +78,17 @@ def test_oov_words_are_reported_and_skipped(client: TestClient) -> None:
         ({"q": "!!! ???"}, 422, "unanswerable_query"),
     ],
 )
-def test_bad_input_gets_a_json_4xx(client: TestClient, params: dict[str, object], status: int, code: str) -> None:
+def test_bad_input_gets_a_json_4xx(
+    client: TestClient, params: dict[str, object], status: int, code: str
+) -> None:
     r = client.get("/v1/related", params=params)
     assert r.status_code == status, r.text
     assert error_code(r) == code
 
 
 @pytest.mark.parametrize(
-    "q", ["🐶 dog", "Hund über Brücke", "кошка", "猫", "\u202edog", "dog\x00cat", "e\u0301", "\ufffd", "ǅ", "ß"]
+    "q",
+    ["🐶 dog", "Hund über Brücke", "кошка", "猫", "\u202edog", "dog\x00cat", "e\u0301", "\ufffd", "ǅ", "ß"],
 )
 def test_any_unicode_gets_an_answer_or_a_4xx(client: TestClient, q: str) -> None:
     r = client.get("/v1/related", params={"q": q})
@@ -122,14 +129,22 @@ def test_batch_limits(artifacts: Artifacts, sqlite_url: str) -> None:
 
         r = c.post("/v1/related/batch", content=chunks(), headers={"content-type": "application/json"})
         assert r.status_code == 413 and error_code(r) == "payload_too_large"
-        for bad in ({"queries": []}, {"queries": "dog"}, {"queries": ["dog"], "k": 0}, {"nope": 1},
-                    {"queries": ["dog"], "extra": True}):
+        for bad in (
+            {"queries": []},
+            {"queries": "dog"},
+            {"queries": ["dog"], "k": 0},
+            {"nope": 1},
+            {"queries": ["dog"], "extra": True},
+        ):
             r = c.post("/v1/related/batch", json=bad)
             assert r.status_code == 422, (bad, r.text)
         r = c.post("/v1/related/batch", content=b"{not json", headers={"content-type": "application/json"})
         assert r.status_code == 422 and error_code(r) == "validation_error"
-        r = c.post("/v1/related/batch", content=b'{"queries": ["\\ud800 dog"]}',
-                   headers={"content-type": "application/json"})
+        r = c.post(
+            "/v1/related/batch",
+            content=b'{"queries": ["\\ud800 dog"]}',
+            headers={"content-type": "application/json"},
+        )
         assert r.status_code == 422, r.text
 
 
@@ -139,7 +154,11 @@ def test_similarity_and_vector(client: TestClient, artifacts: Artifacts) -> None
     assert near["cosine"] > far["cosine"]
     r = client.get("/v1/similarity", params={"a": "Hot DOG", "b": "pizza zebra"})
     body = r.json()
-    assert body["a"]["normalized"] == "hot dog" and body["b"]["oov"] == ["zebra"] and body["b"]["known"] == ["pizza"]
+    assert (
+        body["a"]["normalized"] == "hot dog"
+        and body["b"]["oov"] == ["zebra"]
+        and body["b"]["known"] == ["pizza"]
+    )
     r = client.get("/v1/similarity", params={"a": "dog", "b": "zebra"})
     assert r.status_code == 422 and error_code(r) == "unanswerable_query"
     assert client.get("/v1/similarity", params={"a": "dog"}).status_code == 422
@@ -172,9 +191,20 @@ def test_health_readiness_and_openapi(client: TestClient) -> None:
     r = client.get("/readyz")
     assert r.status_code == 200 and r.json()["ready"] is True
     paths = set(client.get("/openapi.json").json()["paths"])
-    assert {"/v1/related", "/v1/related/batch", "/v1/similarity", "/v1/vector", "/v1/info", "/healthz", "/readyz",
-            "/metrics", "/v1/admin/evaluations", "/v1/evaluations", "/v1/evaluations/{run_id}",
-            "/v1/admin/reload"} <= paths
+    assert {
+        "/v1/related",
+        "/v1/related/batch",
+        "/v1/similarity",
+        "/v1/vector",
+        "/v1/info",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/v1/admin/evaluations",
+        "/v1/evaluations",
+        "/v1/evaluations/{run_id}",
+        "/v1/admin/reload",
+    } <= paths
     r = client.get("/nope")
     assert r.status_code == 404 and error_code(r) == "not_found"
     r = client.delete("/v1/related")
@@ -213,3 +243,31 @@ def test_unmigrated_database_is_not_ready(artifacts: Artifacts, tmp_path: object
     with TestClient(app) as c:
         ready = c.get("/readyz").json()
         assert ready["ready"] is False and "not migrated" in ready["database"]["detail"]
+
+
+def test_metrics_count_requests_by_route_template_and_status(client: TestClient) -> None:
+    def count(text: str, route: str, status: int) -> float:
+        labels = f'method="GET",route="{route}",status="{status}"'
+        pattern = rf"^mmwe_http_requests_total\{{{re.escape(labels)}\}} (\S+)$"
+        m = re.search(pattern, text, re.M)
+        return float(m.group(1)) if m else 0.0
+
+    before = client.get("/metrics").text
+    for q in ("dog", "cat", "pizza"):
+        client.get("/v1/related", params={"q": q})
+    client.get("/v1/related", params={"q": "zebra"})
+    client.get("/v1/evaluations/12345")
+    client.get("/no/such/path/123")
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    after = r.text
+    assert count(after, "/v1/related", 200) - count(before, "/v1/related", 200) == 3
+    assert count(after, "/v1/related", 422) - count(before, "/v1/related", 422) == 1
+    assert count(after, "/v1/evaluations/{run_id}", 404) - count(before, "/v1/evaluations/{run_id}", 404) == 1
+    assert count(after, "unmatched", 404) - count(before, "unmatched", 404) == 1
+    assert (
+        'mmwe_http_request_duration_seconds_bucket{le="0.01",method="GET",route="/v1/related",status="200"}'
+        in after
+    )
+    assert re.search(r"^mmwe_index_phrases 44\.0$", after, re.M)
+    assert 'mmwe_evaluation_runs{status="queued"} 0.0' in after

@@ -54,11 +54,17 @@ def benchmark_files(tmp_path: Path) -> dict[str, Path]:
 
 def specs_for(files: dict[str, Path]) -> list[dict[str, Any]]:
     return [
-        {"name": "topic-triplets", "kind": "triplets", "path": str(files["triplets"]), "options": {"bootstrap": 50}},
+        {
+            "name": "topic-triplets",
+            "kind": "triplets",
+            "path": str(files["triplets"]),
+            "options": {"bootstrap": 50},
+        },
         {"name": "topic-pairs", "kind": "similarity", "path": str(files["pairs"])},
     ]
 
 
+@pytest.mark.slow
 def test_evaluation_run_end_to_end(
     artifacts: Artifacts, migrated_database_url: str, benchmark_files: dict[str, Path]
 ) -> None:
@@ -140,7 +146,9 @@ def test_bad_evaluation_requests_are_refused(client: TestClient, body: dict[str,
     assert client.get("/v1/evaluations").json()["total"] == 0
 
 
-def test_runs_cut_off_by_a_restart_are_failed_at_startup(artifacts: Artifacts, migrated_database_url: str) -> None:
+def test_runs_cut_off_by_a_restart_are_failed_at_startup(
+    artifacts: Artifacts, migrated_database_url: str
+) -> None:
     engine = make_engine(migrated_database_url)
     factory = make_sessionmaker(engine)
     import os
@@ -156,8 +164,10 @@ def test_runs_cut_off_by_a_restart_are_failed_at_startup(artifacts: Artifacts, m
             assert store.mark_running(s, run.id)
     app = create_app(make_settings(artifacts, migrated_database_url, launch_id="this-launch"))
     with TestClient(app) as c:
-        got = {i: c.get(f"/v1/evaluations/{i}").json() for i in (old_running.id, old_queued.id, sibling.id,
-                                                                   dead_sibling.id)}
+        got = {
+            i: c.get(f"/v1/evaluations/{i}").json()
+            for i in (old_running.id, old_queued.id, sibling.id, dead_sibling.id)
+        }
     for run_id in (old_running.id, old_queued.id, dead_sibling.id):
         assert got[run_id]["status"] == "failed" and "interrupted" in got[run_id]["error"]
     assert "running" in got[old_running.id]["error"] and "queued" in got[old_queued.id]["error"]
@@ -179,7 +189,9 @@ def test_listing_is_paginated_newest_first(artifacts: Artifacts, migrated_databa
         store.mark_running(s, ids[0])
         from app.evaluations.store import ResultRow
 
-        store.finish_succeeded(s, ids[0], [ResultRow("b", "triplets", {"metrics": {"accuracy": 0.75}}, "f" * 64)])
+        store.finish_succeeded(
+            s, ids[0], [ResultRow("b", "triplets", {"metrics": {"accuracy": 0.75}}, "f" * 64)]
+        )
     app = create_app(make_settings(artifacts, migrated_database_url, launch_id="x"))
     with TestClient(app) as c:
         page = c.get("/v1/evaluations", params={"limit": 2, "offset": 1}).json()

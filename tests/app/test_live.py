@@ -7,8 +7,11 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.app.conftest import AUTH, Artifacts, LiveServer, wait_for
+
+pytestmark = pytest.mark.slow  # starts two uvicorn worker processes (several seconds)
 
 
 def fresh_get(url: str, **params: Any) -> httpx.Response:
@@ -27,7 +30,9 @@ def test_queries_over_http(live_server: LiveServer) -> None:
         assert r.status_code == 200 and len(r.json()["results"]) == 400
 
 
-def test_reload_reaches_every_worker_and_metrics_add_up(live_server: LiveServer, artifacts: Artifacts) -> None:
+def test_reload_reaches_every_worker_and_metrics_add_up(
+    live_server: LiveServer, artifacts: Artifacts
+) -> None:
     pids_before = set()
 
     def both_workers_seen() -> bool:
@@ -38,7 +43,9 @@ def test_reload_reaches_every_worker_and_metrics_add_up(live_server: LiveServer,
 
     wait_for(both_workers_seen, timeout=30, interval=0)
     with httpx.Client(timeout=30) as c:
-        r = c.post(live_server.url + "/v1/admin/reload", json={"index_dir": str(artifacts.index_hnsw)}, headers=AUTH)
+        r = c.post(
+            live_server.url + "/v1/admin/reload", json={"index_dir": str(artifacts.index_hnsw)}, headers=AUTH
+        )
     assert r.status_code == 200, r.text
     time.sleep(1.0)  # > MMWE_RELOAD_POLL_SECONDS (0.2) plus the load
     seen: dict[int, str] = {}
@@ -51,7 +58,9 @@ def test_reload_reaches_every_worker_and_metrics_add_up(live_server: LiveServer,
     wait_for(every_worker_on_the_new_index, timeout=30, interval=0)
     assert set(seen.values()) == {str(artifacts.index_hnsw)}, seen
     with httpx.Client(timeout=30) as c:
-        r = c.post(live_server.url + "/v1/admin/reload", json={"index_dir": str(artifacts.index)}, headers=AUTH)
+        r = c.post(
+            live_server.url + "/v1/admin/reload", json={"index_dir": str(artifacts.index)}, headers=AUTH
+        )
     assert r.status_code == 200
 
     n = 30
@@ -60,8 +69,11 @@ def test_reload_reaches_every_worker_and_metrics_add_up(live_server: LiveServer,
     text = fresh_get(live_server.url + "/metrics").text
     total = sum(
         float(m.group(1))
-        for m in re.finditer(r'^mmwe_http_requests_total\{method="GET",route="/v1/similarity",status="200"\} (\S+)$',
-                             text, re.M)
+        for m in re.finditer(
+            r'^mmwe_http_requests_total\{method="GET",route="/v1/similarity",status="200"\} (\S+)$',
+            text,
+            re.M,
+        )
     )
     assert total == n, text  # both workers' counts, aggregated
     assert re.search(r"^mmwe_index_phrases \d", text, re.M)
@@ -75,7 +87,10 @@ def test_evaluation_over_http(live_server: LiveServer) -> None:
         run_id = r.json()["id"]
 
         def finished() -> bool:
-            return c.get(f"{live_server.url}/v1/evaluations/{run_id}").json()["status"] in ("succeeded", "failed")
+            return c.get(f"{live_server.url}/v1/evaluations/{run_id}").json()["status"] in (
+                "succeeded",
+                "failed",
+            )
 
         wait_for(finished, timeout=90, interval=0.2)
         run = c.get(f"{live_server.url}/v1/evaluations/{run_id}").json()
