@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from app.db.session import make_engine, make_sessionmaker
 from app.errors import install_error_handlers
-from app.routes import health, related
+from app.routes import health, pages, related
 from app.settings import Settings
 from index.errors import ArtifactError
 from index.search import PhraseSearcher
@@ -61,4 +61,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(related.router)
+    app.include_router(pages.router)
     return app

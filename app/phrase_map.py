@@ -2,10 +2,10 @@
 
     points = compute_map(searcher, n=200, min_words=1)   # PhraseMap: phrase, count, x, y per point
 
-Phrases are taken by corpus frequency (ties by index order); those made only of function words ("of the") are
-skipped unless asked, since they dominate any frequency list and carry little meaning. A phrase's vector is the
-index's own (the L2-normalised mean of its word vectors). The projection is exact PCA with numpy (SVD of the
-centred [n, D] matrix), made deterministic by giving each component's largest loading a positive sign.
+Phrases are taken by corpus frequency (ties by index order); those made only of function words ("of the")
+are skipped unless asked, since they dominate any frequency list and carry little meaning. A phrase's vector
+is the index's own (the L2-normalised mean of its word vectors). The projection is exact PCA with numpy (SVD
+of the centred [n, D] matrix), made deterministic by giving each component's largest loading a positive sign.
 `MapCache` keeps results per loaded index, so a reload never serves a stale map.
 """
 
@@ -20,14 +20,16 @@ import numpy as np
 from index.search import PhraseSearcher
 
 # Function words of English (closed classes): articles, pronouns, prepositions, conjunctions, auxiliaries.
-STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being below between
-    both but by can could did do does doing down during each few for from further had has have having he her here
-    hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of
-    off on once only or other our ours ourselves out over own same she should so some such than that the their
-    theirs them themselves then there these they this those through to too under until up very was we were what
-    when where which while who whom why will with would you your yours yourself yourselves s t""".split()
-)
+_STOPWORDS_TEXT = """
+    a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have
+    having he her here hers herself him himself his how i if in into is it its itself just me more most my
+    myself no nor not now of off on once only or other our ours ourselves out over own same she should so
+    some such than that the their theirs them themselves then there these they this those through to too
+    under until up very was we were what when where which while who whom why will with would you your yours
+    yourself yourselves s t
+"""
+STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,10 @@ class PhraseMap:
     considered: int  # phrases scanned (by frequency) to find the points
 
 
-def top_phrase_ids(searcher: PhraseSearcher, n: int, min_words: int, include_stopwords: bool) -> tuple[list[int], int]:
-    """Ids of the n most frequent phrases with at least `min_words` words; also how many phrases were scanned."""
+def top_phrase_ids(
+    searcher: PhraseSearcher, n: int, min_words: int, include_stopwords: bool
+) -> tuple[list[int], int]:
+    """Ids of the n most frequent phrases of at least `min_words` words, and how many phrases were scanned."""
     counts = np.asarray(searcher.counts, dtype=np.int64)
     order = np.argsort(-counts, kind="stable")  # most frequent first, ties in index order
     chosen: list[int] = []
@@ -62,7 +66,7 @@ def top_phrase_ids(searcher: PhraseSearcher, n: int, min_words: int, include_sto
 
 
 def phrase_vectors(searcher: PhraseSearcher, ids: list[int]) -> np.ndarray:
-    """float32 [len(ids), D]: the indexed vectors when the index keeps them, else recomputed from the words."""
+    """float32 [len(ids), D]: the indexed vectors if the index keeps them, else recomputed from the words."""
     stored = getattr(searcher, "vectors", None)
     if stored is not None:
         return np.asarray(stored[np.asarray(ids, dtype=np.int64)], dtype=np.float32)
@@ -88,7 +92,9 @@ def pca_2d(x: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
     return coords, (ratios[0], ratios[1])
 
 
-def compute_map(searcher: PhraseSearcher, n: int, min_words: int = 1, include_stopwords: bool = False) -> PhraseMap:
+def compute_map(
+    searcher: PhraseSearcher, n: int, min_words: int = 1, include_stopwords: bool = False
+) -> PhraseMap:
     ids, scanned = top_phrase_ids(searcher, n, min_words, include_stopwords)
     if len(ids) < 2:
         return PhraseMap(points=[], explained_variance_ratio=(0.0, 0.0), considered=scanned)

@@ -1,8 +1,9 @@
-"""Deployment files without a docker engine: docker-compose.yml against the Compose Specification, and our rules.
+"""Deployment files without a docker engine: docker-compose.yml against the Compose Specification, and
+our own rules.
 
-The Compose Specification JSON schema comes from the `check-jsonschema` wheel (dev extra), which vendors it; the
-file is interpolated the way `docker compose` does (`${VAR:-default}`, `$$`) with the values of `.env.example`
-before it is validated. Run: `python -m pytest tests/test_compose.py`.
+The Compose Specification JSON schema comes from the `check-jsonschema` wheel (dev extra), which vendors
+it; the file is interpolated the way `docker compose` does (`${VAR:-default}`, `$$`) with the values of
+`.env.example` before it is validated. Run: `python -m pytest tests/test_compose.py`.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 JOB_PROFILES = ("prepare", "features", "train", "index", "evaluate")
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}, ${NAME:+alt}, ${NAME+alt}, $NAME
-VAR = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?+])?(?P<arg>[^}]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
+VAR = re.compile(
+    r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?+])?(?P<arg>[^}]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
+)
 
 
 def env_file(path: Path) -> dict[str, str]:
-    """KEY=value lines of a .env file; comments and blank lines ignored, a commented `# KEY=` line documents KEY."""
+    """KEY=value lines of a .env file; comments and blank lines are ignored."""
     values: dict[str, str] = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         line = line.strip()
@@ -67,7 +70,7 @@ def interpolate(text: str, env: dict[str, str]) -> str:
 
 
 def used_variables(node: Any) -> set[str]:
-    """Variables interpolated anywhere in a parsed (not yet interpolated) YAML document; comments do not count."""
+    """Variables interpolated anywhere in a parsed, not yet interpolated, YAML document (not comments)."""
     if isinstance(node, dict):
         return set().union(*(used_variables(k) | used_variables(v) for k, v in node.items()))
     if isinstance(node, list):
@@ -116,7 +119,9 @@ def test_the_validation_catches_mistakes() -> None:
     validator = jsonschema.Draft202012Validator(compose_schema())
     bad = {"services": {"api": {"image": "x", "depends_on": {"db": {"condition": "service_ready"}}}}}
     assert list(validator.iter_errors(bad))
-    assert list(validator.iter_errors({"services": {"api": {"image": "x", "healthcheck": {"tset": ["CMD"]}}}}))
+    assert list(
+        validator.iter_errors({"services": {"api": {"image": "x", "healthcheck": {"tset": ["CMD"]}}}})
+    )
 
 
 def test_every_variable_is_documented_and_every_documented_one_is_used() -> None:
@@ -141,7 +146,9 @@ def test_database_service(services: dict[str, Any], compose: dict[str, Any]) -> 
     db = services["db"]
     assert db["image"].startswith("postgres:")
     assert "pgdata:/var/lib/postgresql/data" in db["volumes"]
-    assert "pgdata" in compose["volumes"] and not compose["volumes"]["pgdata"], "pgdata is a plain named volume"
+    assert "pgdata" in compose["volumes"] and not compose["volumes"]["pgdata"], (
+        "pgdata is a plain named volume"
+    )
     assert "pg_isready" in " ".join(db["healthcheck"]["test"])
 
 
@@ -160,8 +167,9 @@ def test_api_is_configured_from_the_environment(services: dict[str, Any]) -> Non
     raw = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"]["api"]
     assert raw["environment"]["MMWE_WORKERS"].startswith("${MMWE_WORKERS")
     assert {"path": ".env", "required": False} in api["env_file"]
-    assert api["environment"]["DATABASE_URL"].startswith("postgresql+psycopg://") and "@db:5432/" in (
-        api["environment"]["DATABASE_URL"]
+    assert (
+        api["environment"]["DATABASE_URL"].startswith("postgresql+psycopg://")
+        and "@db:5432/" in (api["environment"]["DATABASE_URL"])
     )
     assert api["environment"]["MMWE_HOST"] == "0.0.0.0"
     assert api["ports"] == ["127.0.0.1:8000:8000"]
@@ -207,7 +215,9 @@ def test_job_commands_parse_with_the_real_clis(services: dict[str, Any]) -> None
         try:
             args = parser.parse_args(argv)
         except SystemExit as exc:
-            raise AssertionError(f"service {name}: `python -m {entry[2]} {' '.join(argv)}` does not parse") from exc
+            raise AssertionError(
+                f"service {name}: `python -m {entry[2]} {' '.join(argv)}` does not parse"
+            ) from exc
         assert callable(getattr(args, "func", None)), name
 
 
@@ -223,7 +233,9 @@ def test_gpu_profile(services: dict[str, Any]) -> None:
     stages = dict(re.findall(r"^FROM\s+\$\{?(\w+)\}?\s+AS\s+(\w+)", dockerfile, re.M))
     assert stages.get("CUDA_IMAGE") == "gpu"
     assert re.search(r"^ARG CUDA_IMAGE=nvidia/cuda:\S+", dockerfile, re.M)
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "optional-dependencies"
+    ]
     faiss_gpu = next(r for r in extras["gpu"] if r.startswith("faiss-gpu"))
     assert f"pip install '{faiss_gpu}'" in dockerfile, "the GPU image installs the gpu extra's faiss-gpu"
 
@@ -249,7 +261,9 @@ def test_dockerfile_builds_with_the_readme_make_targets() -> None:
     assert {"install", "system-deps"} <= targets
     for call in calls:
         args = [a.replace("$VENV", "/nonexistent/venv") for a in call.split()]
-        done = subprocess.run([make, "-n", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True)
+        done = subprocess.run(
+            [make, "-n", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True
+        )
         assert done.returncode == 0, f"`make {call}`: {done.stderr.strip()}"
     dry = subprocess.run(
         [make, "-n", "install", "VENV=/nonexistent/venv", "PYTHON_BOOT=python3.11"],

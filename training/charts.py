@@ -4,10 +4,10 @@
     comparison_chart([("word2vec", {"simlex999": 0.21, "wordsim353": 0.55}),
                       ("model-a", {"simlex999": 0.27, "wordsim353": 0.61})], Path("compare.png"))
 
-`python -m training compare ... --chart compare.png` calls it with its comparison table. The table is a list of
-rows `(embeddings name, {benchmark name: metric value or None})`, one row per embeddings, in display order; a
-value of None (benchmark not run, or no coverage) is drawn as "n/a". The chart is a grouped bar chart: one group
-per benchmark, one bar per embeddings, the value written above each bar. The file is written atomically.
+`python -m training compare ... --chart compare.png` calls it with its comparison table. The table is a list
+of rows `(embeddings name, {benchmark name: metric value or None})`, one row per embeddings, in display order;
+a value of None (benchmark not run, or no coverage) is drawn as "n/a". The chart is a grouped bar chart: one
+group per benchmark, one bar per embeddings, the value written above each bar. The file is written atomically.
 """
 
 from __future__ import annotations
@@ -93,7 +93,9 @@ def comparison_chart(
                 rotation=90 if rows * len(benchmarks) > 12 else 0,
             )
     rotate = len(benchmarks) > 4
-    ax.set_xticks(range(len(benchmarks)), benchmarks, rotation=20 if rotate else 0, ha="right" if rotate else "center")
+    ax.set_xticks(
+        range(len(benchmarks)), benchmarks, rotation=20 if rotate else 0, ha="right" if rotate else "center"
+    )
     ax.set_ylabel(metric_label)
     ax.set_title(title)
     ax.set_ylim(low - 0.05 * (high - low) if low < 0 else 0.0, high + 0.15 * (high - low))

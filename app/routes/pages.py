@@ -72,11 +72,14 @@ def phrase_map(
     request: Request,
     searcher: SearcherDep,
     n: Annotated[int, Query(ge=2, le=2000, description="Number of phrases, most frequent first.")] = 200,
-    min_words: Annotated[int, Query(ge=1, le=8, description="Only phrases with at least this many words.")] = 1,
+    min_words: Annotated[
+        int, Query(ge=1, le=8, description="Only phrases with at least this many words.")
+    ] = 1,
     stopwords: Annotated[bool, Query(description="Include phrases made only of function words.")] = False,
 ) -> MapResponse:
     result = map_cache(request).get(searcher, n, min_words, stopwords)
     return MapResponse(
+        method="pca",
         index=searcher.path.name,
         num_phrases=searcher.num_phrases,
         considered=result.considered,

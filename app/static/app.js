@@ -5,6 +5,11 @@
 const $ = (id) => document.getElementById(id);
 const DEBOUNCE_MS = 150;
 const PREFERRED_METRICS = ["accuracy", "spearman", "pearson", "score", "recall_at_k"];
+const MODEL_NAMES = {  // the paper's names for the model kinds of docs/formats.md
+  a: "Model A", "a-noshare": "Model A without weight sharing", b: "Model B", c: "Model C",
+  text: "Pure-text RNN", word2vec: "word2vec",
+};
+const plural = (n, word) => `${fmt.format(n)} ${word}${n === 1 ? "" : "s"}`;
 
 // GET a JSON endpoint; throws an Error whose message is the API's error message.
 async function getJSON(path, params, signal) {
@@ -50,8 +55,9 @@ async function loadInfo() {
   try {
     const info = await getJSON("/v1/info");
     const model = info.model || {}, index = info.index || {};
+    const kind = MODEL_NAMES[model.model_kind] || model.model_kind;
     $("model-info").textContent =
-      `Model ${model.model_kind} · ${model.dim}-d · ${fmt.format(model.vocab_size)} words · ` +
+      `${kind} · ${model.dim}-d · ${fmt.format(model.vocab_size)} words · ` +
       `index ${index.factory}, ${fmt.format(index.num_phrases)} phrases`;
   } catch (error) {
     $("model-info").textContent = `Model information unavailable: ${error.message}`;
@@ -93,7 +99,7 @@ function renderResults(data) {
   const list = $("results");
   status.classList.remove("error");
   const oov = data.oov && data.oov.length ? ` Unknown words ignored: ${data.oov.join(", ")}.` : "";
-  status.textContent = `${data.results.length} phrases related to “${data.normalized}”.${oov}`;
+  status.textContent = `${plural(data.results.length, "phrase")} related to “${data.normalized}”.${oov}`;
   list.textContent = "";
   for (const hit of data.results) {
     const li = document.createElement("li");
@@ -212,7 +218,7 @@ function drawEvaluations() {
   if (!metric || done.length === 0) {
     container.textContent = "";
     status.textContent = runs.length
-      ? `${runs.length} runs, none finished with numeric metrics yet.`
+      ? `${plural(runs.length, "run")}, none finished with numeric metrics yet.`
       : "No evaluation runs yet. Start one with POST /v1/admin/evaluations (see /docs).";
     return;
   }
@@ -230,7 +236,8 @@ function drawEvaluations() {
   const series = [...byBenchmark.entries()].sort((a, b) => a[0].localeCompare(b[0]))
     .map(([name, points]) => ({ name, points }));
   window.mmweCharts.lineChart(container, series, { yLabel: metric, ariaLabel: `${metric} of evaluation runs` });
-  status.textContent = `${done.length} finished runs, ${series.length} benchmarks; ${metric} by finishing time.`;
+  status.textContent =
+    `${plural(done.length, "finished run")}, ${plural(series.length, "benchmark")}; ${metric} by finishing time.`;
 }
 
 // --- phrase map ------------------------------------------------------------------------------------------

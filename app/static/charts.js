@@ -22,10 +22,12 @@ function niceTicks(lo, hi, count) {
   return ticks;
 }
 
-// Tick label for a time: the date for long spans, month-day and time (UTC) for short ones.
+// Tick label for a time (UTC): the date for long spans, then month-day and time, then time with seconds.
 function formatDate(ms, span) {
   const iso = new Date(ms).toISOString();
-  return span < 3 * 86400e3 ? `${iso.slice(5, 10)} ${iso.slice(11, 16)}` : iso.slice(0, 10);
+  if (span >= 3 * 86400e3) return iso.slice(0, 10);
+  if (span >= 2 * 3600e3) return `${iso.slice(5, 10)} ${iso.slice(11, 16)}`;
+  return iso.slice(11, 19);
 }
 
 // series: [{name, points: [{t: ms, y: number, label: string}]}]
@@ -57,7 +59,8 @@ function lineChart(container, series, opts) {
   const xTicks = Math.min(6, Math.max(2, Math.floor((width - m.left - m.right) / 110)));
   for (let i = 0; i <= xTicks; i++) {
     const t = t0 + (span * i) / xTicks;
-    svgEl("text", { x: x(t), y: height - m.bottom + 18, "text-anchor": "middle", class: "tick" }, axes)
+    const anchor = i === 0 ? "start" : i === xTicks ? "end" : "middle";
+    svgEl("text", { x: x(t), y: height - m.bottom + 18, "text-anchor": anchor, class: "tick" }, axes)
       .textContent = formatDate(t, span);
   }
   svgEl("line", { x1: m.left, x2: width - m.right, y1: height - m.bottom, y2: height - m.bottom, class: "axis" }, axes);
@@ -118,15 +121,17 @@ function scatterMap(container, points, opts) {
   // Label the most frequent points first; skip a label that would overlap one already placed.
   const placed = [];
   const byCount = points.map((p, i) => [p, i]).sort((a, b) => b[0].count - a[0].count);
-  const labelled = new Set();
+  const labelled = new Map(); // point index -> text-anchor of its label
   for (const [p, i] of byCount) {
     if (labelled.size >= options.labels) break;
-    const w = 6.5 * p.phrase.length, h = 12, lx = sx(p.x) + 5, ly = sy(p.y) - 4;
+    // Right of the point, or left of it when that would leave the chart.
+    const w = 6.5 * p.phrase.length, h = 12, ly = sy(p.y) - 4;
+    const lx = sx(p.x) + 5 + w <= width ? sx(p.x) + 5 : sx(p.x) - 5 - w;
     const box = [lx, ly - h, lx + w, ly];
-    if (box[2] > width) continue;
+    if (box[0] < 0) continue;
     if (placed.some((b) => !(box[2] < b[0] || box[0] > b[2] || box[3] < b[1] || box[1] > b[3]))) continue;
     placed.push(box);
-    labelled.add(i);
+    labelled.set(i, box[0] === sx(p.x) + 5 ? "start" : "end");
   }
   points.forEach((p, i) => {
     const dot = svgEl("circle", { cx: sx(p.x), cy: sy(p.y), r: radius(p.count), class: "map-point",
@@ -134,8 +139,9 @@ function scatterMap(container, points, opts) {
     svgEl("title", {}, dot).textContent = `${p.phrase} (${p.count})`;
     if (options.onPick) dot.addEventListener("click", () => options.onPick(p.phrase));
     if (labelled.has(i)) {
-      const text = svgEl("text", { x: sx(p.x) + 5, y: sy(p.y) - 4, class: "map-label", "data-phrase": p.phrase },
-        labels);
+      const anchor = labelled.get(i);
+      const text = svgEl("text", { x: sx(p.x) + (anchor === "start" ? 5 : -5), y: sy(p.y) - 4,
+        "text-anchor": anchor, class: "map-label", "data-phrase": p.phrase }, labels);
       text.textContent = p.phrase;
       if (options.onPick) text.addEventListener("click", () => options.onPick(p.phrase));
     }

@@ -1,4 +1,4 @@
-"""`training.charts.comparison_chart`: a real PNG with one bar per (embeddings, benchmark), atomic and checked."""
+"""`training.charts.comparison_chart`: a real PNG, one bar per (embeddings, benchmark), written atomically."""
 
 from __future__ import annotations
 
