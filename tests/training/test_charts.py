@@ -1,14 +1,19 @@
-"""`training.charts.comparison_chart`: a real PNG, one bar per (embeddings, benchmark), written atomically."""
+"""`training.charts.comparison_chart` and `python -m training compare --chart`: a real PNG, one bar per
+(embeddings, benchmark), written atomically."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from training.charts import comparison_chart
+from index.artifacts import write_embeddings
+from index.evaluation.compare import Column, ComparisonTable, Row
+from training.__main__ import main as cli
+from training.charts import as_rows, comparison_chart
 
 TABLE = [
     ("word2vec", {"simlex999": 0.21, "wordsim353": 0.55, "triplets": 0.62}),
@@ -60,3 +65,54 @@ def test_rejects_bad_tables_and_leaves_no_file(tmp_path: Path, table: list, mess
     with pytest.raises(ValueError, match=message):
         comparison_chart(table, tmp_path / "c.png")
     assert not list(tmp_path.iterdir())
+
+
+def _embeddings(out: Path, seed: int) -> Path:
+    words = ["dog", "puppy", "cat", "kitten", "car", "truck", "bread", "cheese"]
+    rng = np.random.default_rng(seed)
+    centres = np.repeat(np.eye(8, dtype=np.float32)[:4] * 2, 2, axis=0)  # pairs of words share a centre
+    vectors = centres + rng.normal(0, 0.5 + seed, (8, 8)).astype(np.float32)
+    write_embeddings(
+        out, words, [10] * 8, vectors, model_kind="a", corpus={}, training={}, metrics={}, seed=seed
+    )
+    return out
+
+
+def test_compare_cli_writes_the_chart_of_its_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text(
+        "dog\tpuppy\t9\ncat\tkitten\t8\ncar\ttruck\t8\ndog\tcar\t1\nbread\ttruck\t0.5\ncheese\tbread\t7\n"
+        "kitten\tcheese\t1\n",
+        encoding="utf-8",
+    )
+    triplets = tmp_path / "triplets.tsv"
+    triplets.write_text("dog\tpuppy\tcar\ncat\tkitten\tbread\ncar\ttruck\tcheese\n", encoding="utf-8")
+    clean, noisy = _embeddings(tmp_path / "clean", 0), _embeddings(tmp_path / "noisy", 3)
+    chart = tmp_path / "out" / "compare.png"
+    argv = ["compare", str(clean), str(noisy), "--similarity", str(pairs), "--triplets", str(triplets)]
+    assert cli([*argv, "--chart", str(chart), "--quiet", "--format", "json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert [r["label"] for r in table["rows"]] == ["clean", "noisy"]
+    with Image.open(chart) as img:
+        assert img.format == "PNG"
+        rgb = np.asarray(img.convert("RGB"))
+    assert pixels_of(rgb, BLUE) > 300 and pixels_of(rgb, RED) > 300
+
+
+def test_chart_of_a_comparison_table_labels_each_metric(tmp_path: Path) -> None:
+    table = ComparisonTable(
+        suite="mine",
+        columns=[Column("pairs", "spearman"), Column("triplets", "accuracy")],
+        rows=[
+            Row("clean", "a", 8, [0.9, 1.0], [1.0, 1.0]),
+            Row("noisy", "a", 8, [0.2, None], [1.0, 0.0]),
+        ],
+    )
+    rows, metrics, suite = as_rows(table)
+    assert rows == [("clean", {"pairs": 0.9, "triplets": 1.0}), ("noisy", {"pairs": 0.2, "triplets": None})]
+    assert metrics == {"pairs": "spearman", "triplets": "accuracy"} and suite == "mine"
+    out = comparison_chart(table, tmp_path / "t.png")
+    rgb = np.asarray(Image.open(out).convert("RGB"))
+    assert pixels_of(rgb, BLUE) > 2 * pixels_of(rgb, RED)
