@@ -26,7 +26,8 @@ RUN make system-deps && rm -rf /var/lib/apt/lists/*
 RUN make install PYTHON_BOOT=python3.11 VENV=$VENV
 
 COPY . .
-RUN useradd --system --uid 10001 --user-group --home-dir /srv/mmwe mmwe \
+RUN groupadd --system --gid 10001 mmwe \
+    && useradd --system --uid 10001 --gid mmwe --home-dir /srv/mmwe --no-create-home mmwe \
     && mkdir -p /data && chown mmwe:mmwe /data
 USER mmwe
 ENV PATH=$VENV/bin:$PATH
@@ -54,7 +55,8 @@ RUN make install PYTHON_BOOT=python3 VENV=$VENV \
     && $VENV/bin/pip install 'faiss-gpu>=1.8'
 
 COPY . .
-RUN useradd --system --uid 10001 --user-group --home-dir /srv/mmwe mmwe \
+RUN groupadd --system --gid 10001 mmwe \
+    && useradd --system --uid 10001 --gid mmwe --home-dir /srv/mmwe --no-create-home mmwe \
     && mkdir -p /data && chown mmwe:mmwe /data
 USER mmwe
 ENV PATH=$VENV/bin:$PATH
