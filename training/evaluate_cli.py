@@ -3,6 +3,7 @@
     python -m training evaluate runs/a/embeddings     # built-in suite: WS353, SimLex-999, analogies
     python -m training evaluate runs/a/embeddings --triplets my.tsv --out a.json
     python -m training compare runs/text/embeddings runs/a/embeddings --suite my_suite.json --format markdown
+    python -m training compare runs/text/embeddings runs/a/embeddings --chart compare.png   # + a PNG chart
     python -m training build-triplets clicks clicks.tsv -o triplets.tsv --top-k 3 --seed 0
     python -m training build-triplets pairs ws353.tsv -o ws_triplets.tsv --high 7 --low 3
 
@@ -182,6 +183,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     text = render_table(table, args.format)
     if args.out:
         write_text_atomic(Path(args.out), text)
+    if args.chart:
+        from training.charts import comparison_chart  # matplotlib only when a chart is asked for
+
+        comparison_chart(table, Path(args.chart))
     print(text)
     return 0
 
@@ -259,6 +264,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _suite_arguments(cmp)
     cmp.add_argument("--format", choices=FORMATS, default="text", help="table format (default text)")
     cmp.add_argument("--out", help="also write the table to this file")
+    cmp.add_argument("--chart", help="also draw the table as a PNG bar chart (matplotlib) to this file")
     cmp.add_argument("--results-dir", help="also save each embeddings' full result JSON in this folder")
     cmp.add_argument("--quiet", action="store_true", help="no progress bars")
     cmp.set_defaults(func=_guarded(cmd_compare))
