@@ -12,7 +12,7 @@ DEMO_CORPUS   := $(DATA)/corpus/demo
 DEMO_FEATURES := $(DATA)/features/demo
 DEMO_MODEL    := $(DATA)/embeddings/demo-a
 DEMO_INDEX    := $(DATA)/index/default
-DEMO_DEBS     := wordnet-base tuxpaint-stamps-default
+DEMO_DEBS     := wordnet-base tuxpaint-stamps-default libcairo2
 TEST_DEBS     := wordnet-base chromium chromium-driver
 
 .PHONY: demo test serve install install-dev system-deps system-deps-test corpus features model index db \
