@@ -162,10 +162,9 @@ def parse_triplets_fast(path: Path, data: bytes, sha256: str, *, threads: int = 
     padded[: arr.size] = arr
     keys, first_word, last_word = _field_hashes_threaded(padded, starts, lengths, threads)
     ids, rep = _dedupe(keys)
+    rep_of = rep[ids]  # [fields]: the field that represents each field's key
     same = (
-        (lengths == lengths[rep][ids])
-        & (first_word == first_word[rep][ids])
-        & (last_word == last_word[rep][ids])
+        (lengths == lengths[rep_of]) & (first_word == first_word[rep_of]) & (last_word == last_word[rep_of])
     )
     if not same.all():
         return None  # a hash collision: be exact instead
