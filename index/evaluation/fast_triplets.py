@@ -124,6 +124,24 @@ def _dedupe(keys: NDArray[np.uint64], size: int = 1 << 22) -> tuple[NDArray[np.i
     return ids, representative
 
 
+def _distinct_phrases(data: bytes, starts: NDArray[np.int64], ends: NDArray[np.int64]) -> list[str] | None:
+    """The text of each field, or None if one is not UTF-8 or has no word (the reference parser then reports
+    it). ASCII files are checked for words with one vectorised pass instead of a regex per phrase."""
+    pairs = zip(starts.tolist(), ends.tolist(), strict=True)
+    if data.isascii():
+        phrases = [data[a:b].decode("ascii") for a, b in pairs]
+        raw = np.frombuffer("\n".join(phrases).encode("ascii"), dtype=np.uint8)
+        alnum = ((raw >= 48) & (raw <= 57)) | ((raw | 32) >= 97) & ((raw | 32) <= 122)  # [0-9A-Za-z]
+        line = np.cumsum(raw == 10)  # [chars]: the phrase of each character
+        has_word = np.bincount(line[alnum], minlength=len(phrases)) > 0
+        return phrases if bool(has_word.all()) else None
+    try:
+        phrases = [data[a:b].decode("utf-8") for a, b in pairs]
+    except UnicodeDecodeError:
+        return None
+    return phrases if all(_HAS_WORD.search(p) for p in phrases) else None
+
+
 def parse_triplets_fast(path: Path, data: bytes, sha256: str, *, threads: int = 2) -> TripletSet | None:
     """Vectorised parse of a triplet file, or None to defer to the reference parser."""
     arr = np.frombuffer(data, dtype=np.uint8)
@@ -168,15 +186,9 @@ def parse_triplets_fast(path: Path, data: bytes, sha256: str, *, threads: int = 
     )
     if not same.all():
         return None  # a hash collision: be exact instead
-    phrases: list[str] = []
-    for pos in rep.tolist():
-        try:
-            text = data[int(starts[pos]) : int(ends[pos])].decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-        if not _HAS_WORD.search(text):
-            return None
-        phrases.append(text)
+    phrases = _distinct_phrases(data, starts[rep], ends[rep])
+    if phrases is None:
+        return None
     n = lengths.size // 3
     return TripletSet(
         path=Path(path),

@@ -135,6 +135,10 @@ def test_fast_parser_defers_so_errors_stay_exact(tmp_path: Path) -> None:
     path.write_text("\n".join(lines), encoding="utf-8")
     with pytest.raises(BenchmarkFormatError, match="line 40001: expected 3 tab-separated fields"):
         read_triplets(path)
+    lines[40000] = "cat\t--\tcar"  # well-formed line, but a phrase with no word
+    path.write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(BenchmarkFormatError, match="line 40001: positive '--' has no word"):
+        read_triplets(path)
 
 
 def test_score_triplets_chunked_threads_agree(make_embeddings: MakeEmbeddings) -> None:
