@@ -160,7 +160,7 @@ def _label(path: Path) -> str:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     if args.label and len(args.label) != len(args.inputs):
-        raise SystemExit(f"error: {len(args.label)} --label values for {len(args.inputs)} inputs")
+        raise ValueError(f"{len(args.label)} --label values for {len(args.inputs)} inputs")
     name, specs = suite_from_args(args)
     datasets = DatasetCache()  # each benchmark file is parsed once for all embeddings
     rows: list[tuple[str, SuiteResult]] = []

@@ -12,9 +12,11 @@ is any text with at least one alphanumeric token (multi-word terms are phrases, 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +29,9 @@ from index.text import tokenize
 TRIPLET_HEADER = ("base", "positive", "negative")
 
 
-def read_bytes(path: Path) -> tuple[bytes, str]:
-    """The file's bytes and their sha256; a missing or unreadable file raises BenchmarkFormatError."""
+def read_bytes(path: Path, *, checksum: bool = True) -> tuple[bytes, str]:
+    """The file's bytes and their sha256 ("" if not `checksum`); a missing or unreadable file raises
+    BenchmarkFormatError."""
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError as exc:
@@ -37,7 +40,7 @@ def read_bytes(path: Path) -> tuple[bytes, str]:
         raise BenchmarkFormatError(path, "is a directory, expected a file") from exc
     except OSError as exc:
         raise BenchmarkFormatError(path, f"cannot read: {exc}") from exc
-    return data, hashlib.sha256(data).hexdigest()
+    return data, hashlib.sha256(data).hexdigest() if checksum else ""
 
 
 def decode_lines(path: Path, data: bytes) -> list[str]:
@@ -116,9 +119,12 @@ def read_triplets(path: Path | str) -> TripletSet:
     from index.evaluation.fast_triplets import parse_triplets_fast
 
     path = Path(path)
-    data, sha256 = read_bytes(path)
-    fast = parse_triplets_fast(path, data, sha256)
-    return fast if fast is not None else parse_triplets(path, data, sha256)
+    data, _ = read_bytes(path, checksum=False)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # hashlib releases the GIL: checksum while parsing
+        checksum = pool.submit(lambda: hashlib.sha256(data).hexdigest())
+        fast = parse_triplets_fast(path, data, "")
+        parsed = fast if fast is not None else parse_triplets(path, data, "")
+        return dataclasses.replace(parsed, sha256=checksum.result())
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -179,10 +180,12 @@ Dataset = TripletSet | PairSet | AnalogySet
 
 
 class DatasetCache:
-    """Parsed benchmark files, so several embeddings (e.g. `compare`) parse each file once."""
+    """Parsed benchmark files, so several embeddings (e.g. `compare`, or a service that keeps one cache alive)
+    parse each file once. A file is parsed again when its size or modification time changes. Thread-safe."""
 
     def __init__(self) -> None:
-        self._data: dict[tuple[str, str, str], Dataset] = {}
+        self._data: dict[tuple[str, str, str], tuple[tuple[int, int], Dataset]] = {}
+        self._lock = threading.Lock()
 
     def load(self, spec: BenchmarkSpec, options: Mapping[str, Any]) -> Dataset:
         path = spec.resolved_path()
@@ -190,9 +193,19 @@ class DatasetCache:
             k: options[k] for k in ("format", "delimiter", "word1", "word2", "score") if k in options
         }
         key = (spec.kind, str(path.resolve()), json.dumps(reader_opts, sort_keys=True))
-        if key not in self._data:
-            self._data[key] = _read(spec.kind, path, options)
-        return self._data[key]
+        try:
+            stat = path.stat()
+            version = (stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            version = (-1, -1)  # the reader reports the missing file
+        with self._lock:
+            cached = self._data.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        data = _read(spec.kind, path, options)
+        with self._lock:
+            self._data[key] = (version, data)
+        return data
 
 
 def _read(kind: str, path: Path, options: Mapping[str, Any]) -> Dataset:

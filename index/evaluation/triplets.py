@@ -21,7 +21,7 @@ from index.evaluation.stats import bootstrap_accuracy_ci
 
 OovPolicy = Literal["skip", "wrong"]
 OOV_POLICIES: tuple[str, ...] = ("skip", "wrong")
-_CHUNK = 1 << 16  # triplets per gather + dot block: 3 x 64k x dim floats of temporaries per thread
+_CHUNK = 4096  # triplets per gather + dot block: small enough for the gathered rows to stay in cache
 
 
 @dataclass(frozen=True)

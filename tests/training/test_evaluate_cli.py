@@ -137,6 +137,8 @@ def test_errors_are_one_clear_line(
     out.write_text("previous", encoding="utf-8")
     assert main(["evaluate", str(files["a"]), "--triplets", str(bad), "--out", str(out), "--quiet"]) == 2
     assert out.read_text(encoding="utf-8") == "previous"
+    assert main(["compare", str(files["a"]), "--label", "x", "--label", "y", "--triplets", str(bad)]) == 2
+    assert "2 --label values for 1 inputs" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

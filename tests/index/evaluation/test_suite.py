@@ -122,3 +122,20 @@ def test_bad_suites_fail_before_any_work(tmp_path: Path, make_embeddings: MakeEm
     with pytest.raises(BenchmarkError, match="needs 'name', 'kind' and 'path'"):
         run_suite(emb, str(bad))
     assert set(BUILTIN_SUITES) >= {"default", "similarity"}
+
+
+def test_dataset_cache_parses_once_and_notices_changes(
+    tmp_path: Path, make_embeddings: MakeEmbeddings
+) -> None:
+    from index.evaluation import DatasetCache
+
+    path = tmp_path / "t.tsv"
+    path.write_text("cat\tdog\tcar\n", encoding="utf-8")
+    cache = DatasetCache()
+    spec = BenchmarkSpec("t", "triplets", path)
+    first = cache.load(spec, spec.effective_options())
+    assert cache.load(spec, spec.effective_options()) is first
+    path.write_text("cat\tcar\tdog\ncat\tdog\tcar\n", encoding="utf-8")
+    assert len(cache.load(spec, spec.effective_options())) == 2
+    result = run_suite(make_embeddings(TOY), [spec], datasets=cache)
+    assert result.benchmark("t").metrics["accuracy"] == 0.5

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from index.evaluation import BenchmarkFormatError, BenchmarkSpec, PhraseEncoder, read_triplets, run_suite
-from index.evaluation.fast_triplets import MIN_LINES, parse_triplets_fast
+from index.evaluation.fast_triplets import MIN_LINES, _dedupe, parse_triplets_fast
 from index.evaluation.readers import parse_triplets, read_bytes
 from index.evaluation.triplets import evaluate_triplets, score_triplets
 from tests.index.evaluation.conftest import TOY, MakeEmbeddings
@@ -135,6 +135,10 @@ def test_fast_parser_defers_so_errors_stay_exact(tmp_path: Path) -> None:
     path.write_text("\n".join(lines), encoding="utf-8")
     with pytest.raises(BenchmarkFormatError, match="line 40001: expected 3 tab-separated fields"):
         read_triplets(path)
+    lines[40000] = "cat\t--\tcar"  # well-formed line, but a phrase with no word
+    path.write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(BenchmarkFormatError, match="line 40001: positive '--' has no word"):
+        read_triplets(path)
 
 
 def test_score_triplets_chunked_threads_agree(make_embeddings: MakeEmbeddings) -> None:
@@ -145,3 +149,24 @@ def test_score_triplets_chunked_threads_agree(make_embeddings: MakeEmbeddings) -
     expected = (unit[ids[:, 0]] * unit[ids[:, 1]]).sum(1) > (unit[ids[:, 0]] * unit[ids[:, 2]]).sum(1)
     assert np.array_equal(score_triplets(unit, ids, threads=2, chunk=7), expected)
     assert np.array_equal(score_triplets(unit, ids, threads=1), expected)
+
+
+def test_fast_parser_leaves_comments_and_control_characters_to_the_reference(tmp_path: Path) -> None:
+    path = _big_file(tmp_path, MIN_LINES + 10)
+    lines = path.read_text(encoding="utf-8").split("\n")
+    for edit in ("# a comment in the middle", "cat\tdog\x01\tcar"):
+        changed = [*lines[:100], edit, *lines[100:]]
+        path.write_text("\n".join(changed), encoding="utf-8")
+        data, sha = read_bytes(path)
+        assert parse_triplets_fast(path, data, sha) is None
+    assert len(read_triplets(path)) == MIN_LINES + 11  # the control character is inside a phrase: allowed
+
+
+def test_dedupe_probes_collisions_and_grows_the_table() -> None:
+    rng = np.random.default_rng(0)
+    distinct = rng.integers(1, 2**40, 500, dtype=np.uint64) << np.uint64(2)  # same home slot: all collide
+    keys = distinct[rng.integers(0, 500, 5000)]
+    ids, rep = _dedupe(keys, size=16)  # 16 slots for 500 keys: must grow several times
+    assert rep.size == 500
+    assert np.array_equal(keys[rep][ids], keys)  # equal keys <-> equal ids
+    assert len(set(ids.tolist())) == 500
