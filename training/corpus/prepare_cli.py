@@ -185,6 +185,9 @@ def run(args: argparse.Namespace) -> int:
     if args.num_shards < 1 or (args.shard_index is not None and not 0 <= args.shard_index < args.num_shards):
         print("error: need 0 <= --shard-index < --num-shards", file=sys.stderr)
         return 2
+    if args.num_shards > 1 and args.shard_index is None and not args.merge:
+        print("error: with --num-shards > 1 give --shard-index (one part) or --merge", file=sys.stderr)
+        return 2
     part_settings = {
         "cleaning": options.__dict__,
         "val_fraction": args.val_fraction,
@@ -226,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
             "options": settings,
             "progress": not args.quiet,
         }
-        if args.merge or args.num_shards > 1:
+        if args.merge:
             parts = [parts_dir / f"part-{i:05d}-of-{args.num_shards:05d}" for i in range(args.num_shards)]
             missing = [str(p) for p in parts if not _up_to_date(p, part_fp)]
             if missing:
