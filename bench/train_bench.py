@@ -4,10 +4,12 @@
     python bench/train_bench.py --steps 20 --threads 2 --vocab 50000
 
 Times complete optimiser steps (forward, backward, clipping, SGD update) of `MultimodalGRU` on synthetic
-batches whose sentence lengths follow a caption-like distribution (8-20 words, as length bucketing
-produces them), for fp32 and bf16 autocast, Model `text` and Model `a` (1,280-d image features), and the
-exact 50k softmax for comparison. Every batch width is run once before timing (oneDNN compiles one kernel
-per shape). Prints JSON with the median tokens/s of each configuration.
+batches whose sentence lengths follow a caption-like distribution (8-20 words, as length bucketing produces
+them), for fp32 and bf16 autocast, Model `text` and Model `a` (1,280-d image features), and the exact 50k
+softmax for comparison. Every batch width is run once before timing (oneDNN compiles one kernel per shape).
+Prints JSON with the median tokens/s of each configuration. `tokens_per_cpu_s_x_threads` (tokens per
+CPU-second of this process, times the threads) estimates the rate on dedicated cores when the machine is
+shared with other jobs; it is a lower bound (threads waiting at barriers burn CPU).
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from training.model import ModelConfig, MultimodalGRU
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+from training.model import ModelConfig, MultimodalGRU  # noqa: E402
 
 LENGTHS = list(range(8, 21))  # words per sentence in a bucketed batch (+1 for <eos>)
 
@@ -60,12 +65,13 @@ def bench_one(kind: str, softmax: str, precision: str, args: argparse.Namespace)
     steps = args.steps if softmax != "full" else max(2, args.steps // 8)
     for width in LENGTHS if softmax != "full" else LENGTHS[:2]:
         step(width + 1)
-    rates = []
+    rates, cpu_rates = [], []
     for i in range(steps):
         width = LENGTHS[(i * 5) % len(LENGTHS)] + 1 if softmax != "full" else LENGTHS[i % 2] + 1
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         tokens = step(width)
         rates.append(tokens / (time.perf_counter() - t0))
+        cpu_rates.append(tokens / max(time.process_time() - c0, 1e-9) * args.threads)
     return {
         "model": kind,
         "softmax": softmax,

@@ -150,6 +150,11 @@ class _Trainer:
         if mc.kind == "text":
             self.features = None
             mc.feature_dim = 0
+        if self.features is not None and self.is_main:
+            f = self.features
+            print(f"{f.num_matched:,} of {f.num_images:,} corpus images have a feature in {cfg.features}")
+            if f.num_matched == 0:
+                print("warning: no image ids match the feature store; the model trains as if text-only")
         self.model_config = ModelConfig(**asdict(mc))
         torch.manual_seed(cfg.seed)
         counts = torch.from_numpy(self.corpus.counts.astype("float64"))
