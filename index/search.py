@@ -103,6 +103,7 @@ class PhraseSearcher:
         self._word_index = embeddings.word_index()
         self._exact_self = is_exact(index)
         self._strings_bytes = sum(sys.getsizeof(p) for p in phrases) + 8 * len(phrases)
+        self._words_bytes = sum(sys.getsizeof(w) for w in embeddings.words) + sys.getsizeof(self._word_index)
 
     @classmethod
     def load(
@@ -164,7 +165,7 @@ class PhraseSearcher:
     def memory_report(self) -> dict[str, Any]:
         """Bytes held by each part; `mapped` parts are file-backed (paged in on use, shared by processes)."""
         index_bytes = (self.path / INDEX_FILE).stat().st_size  # FAISS's in-memory layout matches its file
-        emb_bytes = int(self.embeddings.vectors.nbytes) + sum(sys.getsizeof(w) for w in self.embeddings.words)
+        emb_bytes = int(self.embeddings.vectors.nbytes) + self._words_bytes
         return {
             "index": {"bytes": index_bytes, "mapped": self.mmapped},
             "phrases": {"bytes": self._strings_bytes + int(self.counts.nbytes), "mapped": False},
