@@ -135,6 +135,7 @@ def run_build(emb: Path, out: Path, factory: str, threads: int, extra: list[str]
     peak = usage.ru_maxrss * 1024  # Linux reports KiB
     return {
         "wall_seconds": round(wall, 2),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),  # user + system CPU of the build process
         "manifest_build_seconds": manifest["build_seconds"],
         "timings": manifest["timings"],
         "peak_rss_bytes": peak,
@@ -209,6 +210,37 @@ def bench_mining(workdir: Path, num_tokens: int) -> dict[str, Any]:
     }
 
 
+def _lat(d: dict[str, Any]) -> str:
+    cpu = f" ({d['cpu_p50_ms']:.3f} / {d['cpu_p99_ms']:.3f})" if "cpu_p50_ms" in d else ""
+    return f"{d['p50_ms']:.3f} / {d['p99_ms']:.2f}{cpu}"
+
+
+def markdown(paths: list[Path]) -> str:
+    """The docs table for one or more result files."""
+    cols = [
+        "N", "factory", "build s wall (CPU)", "build peak RSS", "recall@10", "param",
+        "FAISS 1-query p50 / p99 ms (CPU p50 / p99)", "related() p50 / p99 ms (CPU p50 / p99)",
+        "batch QPS FAISS / related", "exact 1-query p50 ms", "on disk", "load avg",
+    ]  # fmt: skip
+    lines = ["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
+    mib = 2**20
+    for path in paths:
+        for r in json.loads(path.read_text())["results"]:
+            b, s = r["build"], r["search"]
+            cells = [
+                f"{r['n']:,}", b["factory"], f"{b['wall_seconds']:.0f}" + (
+                    f" ({b['cpu_seconds']:.0f} CPU)" if "cpu_seconds" in b else ""),
+                f"{b['peak_rss_bytes'] / mib:.0f} MiB", f"{s['recall_at_10']:.3f}",
+                json.dumps(b["search_params"]), _lat(s["faiss_single_query"]),
+                _lat(s["related_single_query"]),
+                f"{s['faiss_batch_qps']:,.0f} / {s['related_batch_qps']:,.0f}",
+                f"{s['exact_single_query']['p50_ms']:.1f}", f"{r['disk_bytes'] / mib:.0f} MiB",
+                f"{b['load_before']:.0f}-{s['load_after']:.0f}",
+            ]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="100000", help="comma-separated phrase counts (0 = skip index benches)")
@@ -224,7 +256,13 @@ def main() -> int:
     p.add_argument("--workdir", type=Path, default=Path("/tmp/mmwe-index-bench"), help="scratch directory")
     p.add_argument("--keep", action="store_true", help="keep built indexes in --workdir")
     p.add_argument("--out", type=Path, help="also write the JSON here")
+    p.add_argument(
+        "--table", type=Path, nargs="+", help="print the markdown table of these result files and exit"
+    )
     args = p.parse_args()
+    if args.table:
+        print(markdown(args.table))
+        return 0
     faiss.omp_set_num_threads(args.threads)
     args.workdir.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
