@@ -55,7 +55,7 @@ def add_parser(sub: Any) -> None:
         "--factory",
         default="auto",
         help="FAISS factory string (Flat, HNSW32, IVF4096,Flat, IVF4096,SQ8, IVF4096,PQ32, ...) "
-        "or 'auto' (by size, --memory-budget, --target-recall); default auto",
+        "or 'auto' (Flat when small, else IVF sized to --memory-budget-mb); default auto",
     )
     p.add_argument(
         "--target-recall",
