@@ -57,14 +57,34 @@ def rss_bytes() -> int:
     return 0
 
 
-def percentiles(seconds: list[float]) -> dict[str, float]:
+def percentiles(seconds: list[float], cpu_seconds: list[float] | None = None) -> dict[str, float]:
+    """Wall-clock p50/p99/mean in ms; with `cpu_seconds` (the calling thread's CPU time per query) also the
+    CPU-time percentiles, which leave out time spent waiting for a core on a busy machine."""
     ms = np.asarray(seconds) * 1e3
-    return {
+    out = {
         "p50_ms": round(float(np.percentile(ms, 50)), 4),
         "p99_ms": round(float(np.percentile(ms, 99)), 4),
         "mean_ms": round(float(ms.mean()), 4),
         "n": len(ms),
     }
+    if cpu_seconds is not None:
+        cpu = np.asarray(cpu_seconds) * 1e3
+        out["cpu_p50_ms"] = round(float(np.percentile(cpu, 50)), 4)
+        out["cpu_p99_ms"] = round(float(np.percentile(cpu, 99)), 4)
+    return out
+
+
+def timed(fn: Any, n: int) -> tuple[list[float], list[float]]:
+    """Call fn(i) for i in range(n); wall and thread-CPU seconds of each call."""
+    wall: list[float] = []
+    cpu: list[float] = []
+    for i in range(n):
+        c = time.thread_time()
+        t = time.perf_counter()
+        fn(i)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.thread_time() - c)
+    return wall, cpu
 
 
 def make_embeddings(path: Path, vectors: np.ndarray) -> Path:
@@ -115,6 +135,7 @@ def run_build(emb: Path, out: Path, factory: str, threads: int, extra: list[str]
     peak = usage.ru_maxrss * 1024  # Linux reports KiB
     return {
         "wall_seconds": round(wall, 2),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),  # user + system CPU of the build process
         "manifest_build_seconds": manifest["build_seconds"],
         "timings": manifest["timings"],
         "peak_rss_bytes": peak,
@@ -148,34 +169,21 @@ def bench_search(out: Path, queries: np.ndarray, num_latency: int, num_exact: in
     truth = ground_truth(vectors, queries, 10, None)
     _, found = s.index.search(queries, 10)
     res["recall_at_10"] = round(recall_at_k(found, truth, vectors), 4)
-    raw: list[float] = []
-    for i in range(num_latency + 100):
-        q = queries[i % len(queries)][None, :]
-        with omp_threads(1):  # as PhraseSearcher does for single queries
-            t = time.perf_counter()
-            s.index.search(q, 10)
-            raw.append(time.perf_counter() - t)
-    res["faiss_single_query"] = percentiles(raw[100:])
+    with omp_threads(1):  # as PhraseSearcher does for single queries
+        wall, cpu = timed(lambda i: s.index.search(queries[i % len(queries)][None, :], 10), num_latency + 100)
+    res["faiss_single_query"] = percentiles(wall[100:], cpu[100:])
     rng = np.random.default_rng(1)
     texts = [s.phrases[int(i)] for i in rng.integers(0, s.num_phrases, size=num_latency + 100)]
-    e2e: list[float] = []
-    for text in texts:
-        t = time.perf_counter()
-        s.related(text, k=10)
-        e2e.append(time.perf_counter() - t)
-    res["related_single_query"] = percentiles(e2e[100:])
+    wall, cpu = timed(lambda i: s.related(texts[i], k=10), num_latency + 100)
+    res["related_single_query"] = percentiles(wall[100:], cpu[100:])
     t = time.perf_counter()
     s.index.search(queries, 10)
     res["faiss_batch_qps"] = round(len(queries) / (time.perf_counter() - t), 1)
     t = time.perf_counter()
     s.related_batch(texts[:1000], 10)
     res["related_batch_qps"] = round(1000 / (time.perf_counter() - t), 1)
-    exact: list[float] = []
-    for text in texts[:num_exact]:
-        t = time.perf_counter()
-        s.related(text, k=10, exact=True)
-        exact.append(time.perf_counter() - t)
-    res["exact_single_query"] = percentiles(exact)
+    wall, cpu = timed(lambda i: s.related(texts[i], k=10, exact=True), num_exact)
+    res["exact_single_query"] = percentiles(wall, cpu)
     res["load_after"] = load()
     return res
 
@@ -202,6 +210,37 @@ def bench_mining(workdir: Path, num_tokens: int) -> dict[str, Any]:
     }
 
 
+def _lat(d: dict[str, Any]) -> str:
+    cpu = f" ({d['cpu_p50_ms']:.3f} / {d['cpu_p99_ms']:.3f})" if "cpu_p50_ms" in d else ""
+    return f"{d['p50_ms']:.3f} / {d['p99_ms']:.2f}{cpu}"
+
+
+def markdown(paths: list[Path]) -> str:
+    """The docs table for one or more result files."""
+    cols = [
+        "N", "factory", "build s wall (CPU)", "build peak RSS", "recall@10", "param",
+        "FAISS 1-query p50 / p99 ms (CPU p50 / p99)", "related() p50 / p99 ms (CPU p50 / p99)",
+        "batch QPS FAISS / related", "exact 1-query p50 ms", "on disk", "load avg",
+    ]  # fmt: skip
+    lines = ["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
+    mib = 2**20
+    for path in paths:
+        for r in json.loads(path.read_text())["results"]:
+            b, s = r["build"], r["search"]
+            cells = [
+                f"{r['n']:,}", b["factory"], f"{b['wall_seconds']:.0f}" + (
+                    f" ({b['cpu_seconds']:.0f} CPU)" if "cpu_seconds" in b else ""),
+                f"{b['peak_rss_bytes'] / mib:.0f} MiB", f"{s['recall_at_10']:.3f}",
+                json.dumps(b["search_params"]), _lat(s["faiss_single_query"]),
+                _lat(s["related_single_query"]),
+                f"{s['faiss_batch_qps']:,.0f} / {s['related_batch_qps']:,.0f}",
+                f"{s['exact_single_query']['p50_ms']:.1f}", f"{r['disk_bytes'] / mib:.0f} MiB",
+                f"{b['load_before']:.0f}-{s['load_after']:.0f}",
+            ]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="100000", help="comma-separated phrase counts (0 = skip index benches)")
@@ -217,7 +256,13 @@ def main() -> int:
     p.add_argument("--workdir", type=Path, default=Path("/tmp/mmwe-index-bench"), help="scratch directory")
     p.add_argument("--keep", action="store_true", help="keep built indexes in --workdir")
     p.add_argument("--out", type=Path, help="also write the JSON here")
+    p.add_argument(
+        "--table", type=Path, nargs="+", help="print the markdown table of these result files and exit"
+    )
     args = p.parse_args()
+    if args.table:
+        print(markdown(args.table))
+        return 0
     faiss.omp_set_num_threads(args.threads)
     args.workdir.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {

@@ -92,14 +92,20 @@ def set_default_params(index: Any, params: dict[str, int]) -> None:
 
 def search_parameters(index: Any, params: dict[str, int] | None) -> tuple[Any, list[Any]]:
     """(SearchParameters or None, objects to keep alive during the search) for a per-query override."""
+    return parameters_for(param_name(index), params, isinstance(index, faiss.IndexPreTransform))
+
+
+def parameters_for(
+    name: str | None, params: dict[str, int] | None, pretransform: bool = False
+) -> tuple[Any, list[Any]]:
+    """As `search_parameters`, for an index whose knob `name` is known (e.g. a GPU copy of a CPU index)."""
     if not params:
         return None, []
-    name = param_name(index)
     unknown = set(params) - ({name} if name else set())
-    if unknown:
+    if unknown or name is None:
         applies = f"only {name!r} applies" if name else "this index takes none"
         raise QueryError(f"unknown search parameter(s) {sorted(unknown)}: {applies}")
-    value = int(params[name])  # type: ignore[index]
+    value = int(params[name])
     if value < 1:
         raise QueryError(f"{name} must be >= 1, got {value}")
     inner: Any
@@ -109,7 +115,7 @@ def search_parameters(index: Any, params: dict[str, int] | None) -> tuple[Any, l
     else:
         inner = faiss.SearchParametersIVF()
         inner.nprobe = value
-    if isinstance(index, faiss.IndexPreTransform):
+    if pretransform:
         outer = faiss.SearchParametersPreTransform()
         outer.index_params = inner
         return outer, [outer, inner]

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from index.build import BuildConfig, build_index
-from index.mining import MiningConfig
+from index.mining import EDGE_STOPWORDS, MiningConfig
+from index.phrases import read_phrase_list
 
 SUMMARY_KEYS = (
     "factory",
@@ -55,7 +56,7 @@ def add_parser(sub: Any) -> None:
         "--factory",
         default="auto",
         help="FAISS factory string (Flat, HNSW32, IVF4096,Flat, IVF4096,SQ8, IVF4096,PQ32, ...) "
-        "or 'auto' (by size, --memory-budget, --target-recall); default auto",
+        "or 'auto' (Flat when small, else IVF sized to --memory-budget-mb); default auto",
     )
     p.add_argument(
         "--target-recall",
@@ -95,8 +96,23 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--max-phrases", type=int, help="keep at most this many mined multi-word phrases (most frequent)"
     )
+    p.add_argument(
+        "--edge-stopwords",
+        default="default",
+        help="words a mined multi-word phrase may not start or end with: 'default' (built-in English"
+        " function words), 'none', or a file with one word per line",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
+
+
+def edge_stopwords(value: str) -> frozenset[str]:
+    """'default' (built-in English list), 'none', or a file with one word per line."""
+    if value == "default":
+        return EDGE_STOPWORDS
+    if value == "none":
+        return frozenset()
+    return frozenset(item.text for item in read_phrase_list(Path(value)))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
             min_score=args.min_score,
             min_word_count=args.min_word_count,
             max_phrases=args.max_phrases,
+            edge_stopwords=edge_stopwords(args.edge_stopwords),
         ),
         splits=tuple(s for s in args.splits.split(",") if s),
         corpus_phrases=not args.no_corpus_phrases,

@@ -12,7 +12,9 @@ Collocation score: normalised PMI generalised to n words,
     npmi(w1..wn) = ln(p(g) / prod p(wi)) / (-(n - 1) ln p(g)),  p(x) = count(x) / num_tokens,
 
 which is 0 for independent words and 1 for words that only ever occur together (for n = 2 it is Bouma's NPMI).
-A multi-word phrase is kept when count >= min_count and npmi >= min_score.
+A multi-word phrase is kept when count >= min_count and npmi >= min_score, and it neither starts nor ends with
+an edge stopword (default: English articles, prepositions, conjunctions and auxiliaries, so "a red shirt" and
+"red shirt is" give way to "red shirt"; stopwords inside a phrase, as in "bird of prey", are kept).
 
     counter = NgramCounter(vocab_size, max_n=4)
     for tokens, offsets in iter_chunks(...): counter.add(tokens, offsets)
@@ -29,6 +31,11 @@ from index.corpus import NUM_RESERVED
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
+_EDGE = """a an the and or but nor of in on at to into onto from by with without for about as than while
+is are was were be been being am has have had do does did its his her their our your my this that these those
+there here it he she they we you i"""
+EDGE_STOPWORDS = frozenset(_EDGE.split())
+
 
 @dataclass(frozen=True)
 class MiningConfig:
@@ -37,6 +44,7 @@ class MiningConfig:
     min_score: float = 0.3  # minimum generalised NPMI for a multi-word phrase
     min_word_count: int = 1  # single words seen fewer times are dropped
     max_phrases: int | None = None  # keep at most this many multi-word phrases (most frequent first)
+    edge_stopwords: frozenset[str] = EDGE_STOPWORDS  # multi-word phrases may not start or end with these
     max_table: int = 20_000_000  # distinct n-grams held per n before pruning
 
 
@@ -156,10 +164,12 @@ class NgramCounter:
             if i >= NUM_RESERVED:
                 out.append(MinedPhrase(words[int(i)], int(self.unigrams[i]), 1.0))
         multi: list[MinedPhrase] = []
+        stop = np.asarray([w in config.edge_stopwords for w in words], dtype=bool)  # [V]
         for n in range(2, min(config.max_n, self.max_n) + 1):
             table = self.tables[n]
             score = self.npmi(table)
-            keep = np.flatnonzero((table.counts >= config.min_count) & (score >= config.min_score))
+            edges_ok = ~stop[table.ids[:, 0]] & ~stop[table.ids[:, -1]]
+            keep = np.flatnonzero((table.counts >= config.min_count) & (score >= config.min_score) & edges_ok)
             for i in keep:
                 text = " ".join(words[int(t)] for t in table.ids[i])
                 multi.append(MinedPhrase(text, int(table.counts[i]), float(score[i])))

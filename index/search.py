@@ -24,7 +24,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from index.ann import is_exact, omp_threads, search_parameters, set_default_params, threads_for
+from index.ann import is_exact, omp_threads, param_name, parameters_for, set_default_params, threads_for
 from index.artifacts import Embeddings, load_embeddings, read_manifest, read_vocab, verify_checksums
 from index.build import EMBEDDINGS_DIR, INDEX_FILE, INDEX_FORMAT, INDEX_VERSION, PHRASES_FILE, VECTORS_FILE
 from index.errors import ArtifactError, QueryError
@@ -89,6 +89,7 @@ class PhraseSearcher:
         counts: np.ndarray,
         vectors: np.ndarray | None,
         mmapped: bool,
+        cpu_index: Any = None,
     ) -> None:
         self.path = path
         self.manifest = manifest
@@ -101,8 +102,12 @@ class PhraseSearcher:
         self.num_phrases = len(phrases)
         self.dim = embeddings.dim
         self._word_index = embeddings.word_index()
-        self._exact_self = is_exact(index)
+        kind = cpu_index if cpu_index is not None else index  # a GPU copy reports no type: ask the CPU index
+        self._exact_self = is_exact(kind)
+        self._param = param_name(kind)
+        self._pretransform = isinstance(kind, faiss.IndexPreTransform)
         self._strings_bytes = sum(sys.getsizeof(p) for p in phrases) + 8 * len(phrases)
+        self._words_bytes = sum(sys.getsizeof(w) for w in embeddings.words) + sys.getsizeof(self._word_index)
 
     @classmethod
     def load(
@@ -143,6 +148,7 @@ class PhraseSearcher:
             set_default_params(index, dict(manifest.get("search_params") or {}))
         except ValueError as exc:
             raise ArtifactError(path / "manifest.json", str(exc)) from exc
+        cpu_index = index
         if device != "cpu" and use_gpu(device, index):
             session = GpuSession()
             index = session.to_gpu(index)
@@ -157,6 +163,7 @@ class PhraseSearcher:
             counts=counts,
             vectors=vectors,
             mmapped=mmapped,
+            cpu_index=cpu_index,
         )
 
     # ---- memory -------------------------------------------------------------------------------------------
@@ -164,7 +171,7 @@ class PhraseSearcher:
     def memory_report(self) -> dict[str, Any]:
         """Bytes held by each part; `mapped` parts are file-backed (paged in on use, shared by processes)."""
         index_bytes = (self.path / INDEX_FILE).stat().st_size  # FAISS's in-memory layout matches its file
-        emb_bytes = int(self.embeddings.vectors.nbytes) + sum(sys.getsizeof(w) for w in self.embeddings.words)
+        emb_bytes = int(self.embeddings.vectors.nbytes) + self._words_bytes
         return {
             "index": {"bytes": index_bytes, "mapped": self.mmapped},
             "phrases": {"bytes": self._strings_bytes + int(self.counts.nbytes), "mapped": False},
@@ -204,7 +211,9 @@ class PhraseSearcher:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids) [Q, fetch] for float32 [Q, D] queries; ids of -1 mean 'no more candidates'."""
         queries = np.ascontiguousarray(queries, np.float32)
-        sp, _alive = search_parameters(self.index, params)  # validates params even when searching exactly
+        sp, _alive = parameters_for(
+            self._param, params, self._pretransform
+        )  # validates even for exact search
         with omp_threads(threads_for(len(queries))):
             if exact and not self._exact_self:
                 if self.vectors is None:

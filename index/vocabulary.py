@@ -76,6 +76,7 @@ def collect_phrases(
             "score": "npmi",
             "min_word_count": mining.min_word_count,
             "max_phrases": mining.max_phrases,
+            "edge_stopwords": len(mining.edge_stopwords),
             "num_tokens": counter.num_tokens,
             "mined_words": sum(1 for p in mined if " " not in p.text),
             "mined_multiword": sum(1 for p in mined if " " in p.text),

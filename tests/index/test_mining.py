@@ -105,3 +105,19 @@ def test_bad_offsets_name_the_file(tmp_path: Path) -> None:
     data.tofile(off)
     with pytest.raises(ArtifactError, match="offsets-00000.bin"):
         list(iter_chunks(path, "train", 1000))
+
+
+def test_edge_stopwords(tmp_path: Path) -> None:
+    sentences = [["she", "wears", "a", "red", "shirt", "in", "the", "park"]] * 20 + [
+        ["bird", "of", "prey"]
+    ] * 20
+    path = make_corpus(tmp_path / "c", sentences)
+    info = open_corpus(path)
+    counter = count_corpus(path, 1000)
+    default = {p.text for p in counter.select(info.words, MiningConfig()) if " " in p.text}
+    assert "red shirt" in default and "bird of prey" in default
+    assert not any(
+        p.split()[0] in ("a", "in", "the", "of") or p.split()[-1] in ("a", "in", "the", "of") for p in default
+    )
+    everything = {p.text for p in counter.select(info.words, MiningConfig(edge_stopwords=frozenset()))}
+    assert "a red shirt" in everything and "red shirt in" in everything
