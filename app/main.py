@@ -55,7 +55,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await asyncio.to_thread(holder.load_initial, holder.initial_dir(settings.resolved_index_dir))
         await asyncio.to_thread(fail_stale_runs, app)
         app.state.runner = EvaluationRunner(
-            app.state.sessionmaker, settings.resolved_database_url, app.state.owner, settings.eval_nice
+            app.state.sessionmaker,
+            settings.resolved_database_url,
+            app.state.owner,
+            settings.eval_nice,
+            lock_path=settings.data_dir / ".evaluation.lock",
         )
         watcher = (
             asyncio.create_task(holder.watch(settings.reload_poll_seconds)) if holder.reload_file else None
