@@ -25,7 +25,7 @@ from app.evaluations import store
 from app.evaluations.runner import EvaluationRunner
 from app.limits import BodyLimitMiddleware
 from app.metrics import MetricsMiddleware, set_index
-from app.routes import admin, evaluations, health, info, related, vectors
+from app.routes import admin, evaluations, health, info, pages, related, vectors
 from app.serving import IndexHolder
 from app.settings import Settings
 
@@ -88,6 +88,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
-    for module in (health, related, vectors, info, evaluations, admin):
+    for module in (health, related, vectors, info, evaluations, admin, pages):
         app.include_router(module.router)
     return app

@@ -1,0 +1,557 @@
+"""Train one of the paper's models on a prepared corpus and export its input embeddings.
+
+    python -m training train --model a --corpus data/corpus --features data/features --out data/emb-a
+    torchrun --nproc_per_node 2 -m training train --model a ...     # data-parallel (gloo on CPU, nccl on GPU)
+
+Defaults follow the paper (SGD, learning rate 1.0, 256 sentences per batch, gradient clipping 10, stop
+when the validation loss stops falling). Checkpoints go to `<out>.ckpt/` (`--checkpoint-dir`); `--resume`
+continues an interrupted run exactly where it stopped. The loop is the importable function
+`train(TrainConfig)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from index.artifacts import write_embeddings
+from index.errors import MmweError
+from training.checkpoint import load_checkpoint, save_checkpoint, save_json
+from training.corpus.shards import SPECIALS, PreparedCorpus
+from training.data import BatchStream, open_features
+from training.model import MODEL_KINDS, ModelConfig, MultimodalGRU
+
+
+@dataclass
+class TrainConfig:
+    corpus: str
+    out: str
+    features: str | None = None
+    checkpoint_dir: str | None = None  # default: <out>.ckpt
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optimizer: str = "sgd"  # sgd | adam | adagrad
+    lr: float = 1.0
+    batch_size: int = 256
+    clip: float = 10.0
+    epochs: int = 20  # upper bound; early stopping usually ends sooner
+    patience: int = 1  # evaluations without improvement before stopping
+    min_delta: float = 1e-3
+    max_minutes: float | None = None
+    max_tokens: int | None = None
+    max_steps: int | None = None
+    eval_every: int = 0  # steps; 0 = once per epoch
+    checkpoint_every: int = 1000  # steps
+    max_len: int = 64
+    seed: int = 0
+    threads: int = 0  # 0 = torch's default
+    device: str = "auto"
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16
+    val_split: str = "val"
+    resume: bool = False
+    progress: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return Path(self.checkpoint_dir) if self.checkpoint_dir else Path(self.out + ".ckpt")
+
+
+class TrainingError(MmweError):
+    """The training job cannot run as configured."""
+
+
+@dataclass
+class _Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def _setup_distributed(device: torch.device) -> _Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist()
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def _pick_precision(name: str, device: torch.device) -> str:
+    if name != "auto":
+        return name
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    # bf16 autocast is ~1.5x faster on CPUs with AMX/AVX512-BF16 (bench/train_bench.py); exact fp32 elsewhere.
+    return "bf16" if torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported() else "fp32"
+
+
+def _make_optimizer(name: str, params: Any, lr: float) -> torch.optim.Optimizer:
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr)
+    raise TrainingError(f"unknown optimizer {name!r} (sgd, adam or adagrad)")
+
+
+_RESUME_KEYS = ("corpus", "features", "optimizer", "lr", "batch_size", "max_len", "seed")
+
+
+class _Trainer:
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+        self.device = _pick_device(cfg.device)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        self.dist = _setup_distributed(self.device)
+        self.precision = _pick_precision(cfg.precision, self.device)
+        if self.precision == "fp16" and self.device.type != "cuda":
+            raise TrainingError("--precision fp16 needs a CUDA device (use bf16 or fp32 on CPU)")
+        self.is_main = self.dist.rank == 0
+        self.corpus = PreparedCorpus(Path(cfg.corpus))
+        if tuple(self.corpus.words[:4]) != SPECIALS:
+            raise TrainingError(
+                f"{self.corpus.path / 'vocab.tsv'}: first four words must be {', '.join(SPECIALS)}"
+            )
+        self.features = open_features(self.corpus, Path(cfg.features) if cfg.features else None)
+        mc = copy.deepcopy(cfg.model)
+        mc.vocab_size = self.corpus.vocab_size
+        mc.feature_dim = self.features.dim if self.features is not None else 0
+        if mc.kind != "text" and self.features is None:
+            raise TrainingError(f"model {mc.kind!r} needs image features: pass --features DIR")
+        if mc.kind == "text":
+            self.features = None
+            mc.feature_dim = 0
+        self.model_config = ModelConfig(**asdict(mc))
+        torch.manual_seed(cfg.seed)
+        counts = torch.from_numpy(self.corpus.counts.astype("float64"))
+        self.model = MultimodalGRU(self.model_config, counts).to(self.device)
+        self.module: torch.nn.Module = self.model
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.module = DistributedDataParallel(self.model, device_ids=ids)
+        self.optimizer = _make_optimizer(cfg.optimizer, self.model.parameters(), cfg.lr)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.precision == "fp16")
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(cfg.seed * 1000 + self.dist.rank)
+        self.train_stream = BatchStream(
+            self.corpus,
+            "train",
+            cfg.batch_size,
+            features=self.features,
+            max_len=cfg.max_len,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+        )
+        if self.train_stream.batches_per_rank() == 0:
+            raise TrainingError(
+                f"{self.corpus.path / 'train'}: no training sentences for {self.dist.world_size} rank(s)"
+            )
+        has_val = any(True for _ in self.corpus.shard_paths(cfg.val_split))
+        self.val_stream = (
+            BatchStream(
+                self.corpus,
+                cfg.val_split,
+                cfg.batch_size,
+                features=self.features,
+                max_len=cfg.max_len,
+                shuffle=False,
+                rank=self.dist.rank,
+                world_size=self.dist.world_size,
+            )
+            if has_val
+            else None
+        )
+        self.state: dict[str, Any] = {
+            "epoch": 0,
+            "step_in_epoch": 0,
+            "global_step": 0,
+            "tokens": 0,
+            "train_seconds": 0.0,
+            "best_val": math.inf,
+            "best_epoch": None,
+            "bad_evals": 0,
+            "history": [],
+            "done": False,
+        }
+        self.best_model: dict[str, torch.Tensor] | None = None
+        self.ckpt_dir = cfg.checkpoint_path
+
+    # ---- checkpoints -------------------------------------------------------------------------------------
+    def _config_json(self) -> dict[str, Any]:
+        data = self.cfg.to_dict()
+        data["model"] = self.model_config.to_dict()
+        data["precision_used"] = self.precision
+        data["world_size"] = self.dist.world_size
+        return data
+
+    def save(self) -> None:
+        if not self.is_main:
+            return
+        state = {
+            "config": self._config_json(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "generator": self.generator.get_state(),
+            "state": self.state,
+        }
+        save_checkpoint(self.ckpt_dir / "last.pt", state)
+        save_json(self.ckpt_dir / "config.json", self._config_json())
+        save_json(self.ckpt_dir / "metrics.json", self.metrics())
+
+    def resume(self) -> bool:
+        path = self.ckpt_dir / "last.pt"
+        if not path.exists():
+            return False
+        ckpt = load_checkpoint(path)
+        old = ckpt["config"]
+        new = self._config_json()
+        diffs = [k for k in _RESUME_KEYS if old.get(k) != new.get(k)] + [
+            f"model.{k}" for k in new["model"] if old["model"].get(k) != new["model"][k]
+        ]
+        if diffs:
+            raise TrainingError(f"{path}: cannot resume, the configuration differs in {', '.join(diffs)}")
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.state = ckpt["state"]
+        if self.dist.world_size == 1 == old.get("world_size", 1):
+            self.generator.set_state(ckpt["generator"])
+        best = self.ckpt_dir / "best.pt"
+        if best.exists():
+            self.best_model = load_checkpoint(best)["model"]
+        return True
+
+    def metrics(self) -> dict[str, Any]:
+        s = self.state
+        last_val = next(
+            (h["val_loss"] for h in reversed(s["history"]) if h.get("val_loss") is not None), None
+        )
+        return {
+            "epochs_completed": s["epoch"],
+            "global_step": s["global_step"],
+            "train_tokens": s["tokens"],
+            "train_seconds": round(s["train_seconds"], 2),
+            "tokens_per_second": round(s["tokens"] / s["train_seconds"], 1) if s["train_seconds"] else None,
+            "best_val_loss": None if math.isinf(s["best_val"]) else s["best_val"],
+            "best_epoch": s["best_epoch"],
+            "last_val_loss": last_val,
+            "history": s["history"],
+            "precision": self.precision,
+            "world_size": self.dist.world_size,
+            "device": self.device.type,
+        }
+
+    # ---- loop --------------------------------------------------------------------------------------------
+    def _autocast(self) -> Any:
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        return torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+    @torch.no_grad()
+    def validate(self) -> float | None:
+        if self.val_stream is None:
+            return None
+        self.model.eval()
+        total, count = 0.0, 0
+        for batch in self.val_stream.epoch(self.cfg.seed, 0, drop_tail=False):
+            b = batch.to(self.device)
+            with self._autocast():
+                s, n = self.model.exact_nll_sum(b.inputs, b.targets, b.lengths, b.features, b.has_image)
+            total, count = total + s, count + n
+        self.model.train()
+        if self.dist.enabled:
+            t = torch.tensor([total, float(count)], dtype=torch.float64, device=self.device)
+            dist.all_reduce(t)
+            total, count = float(t[0]), int(t[1])
+        return total / count if count else None
+
+    def _evaluate(self, epoch_done: bool, train_loss: float | None) -> bool:
+        """Validate, record, keep the best weights; return True when early stopping says stop."""
+        val = self.validate()
+        s = self.state
+        s["history"].append(
+            {
+                "epoch": s["epoch"],
+                "step": s["global_step"],
+                "tokens": s["tokens"],
+                "epoch_done": epoch_done,
+                "train_loss": train_loss,
+                "val_loss": val,
+                "seconds": round(s["train_seconds"], 2),
+            }
+        )
+        if val is None:
+            return False
+        if val < s["best_val"] - self.cfg.min_delta:
+            s["best_val"], s["best_epoch"], s["bad_evals"] = val, s["epoch"], 0
+            self.best_model = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            if self.is_main:
+                save_checkpoint(
+                    self.ckpt_dir / "best.pt", {"config": self._config_json(), "model": self.best_model}
+                )
+        else:
+            s["bad_evals"] += 1
+        return bool(s["bad_evals"] >= self.cfg.patience)
+
+    def _budget_hit(self, time_over: bool | None = None) -> bool:
+        c, s = self.cfg, self.state
+        if time_over is None:
+            time_over = c.max_minutes is not None and s["train_seconds"] >= 60 * c.max_minutes
+        return bool(
+            (c.max_steps is not None and s["global_step"] >= c.max_steps)
+            or (c.max_tokens is not None and s["tokens"] >= c.max_tokens)
+            or time_over
+        )
+
+    def _account(self, ntok: int, seconds: float) -> tuple[int, bool]:
+        """Add one step's time; return (tokens of all ranks, time budget over on any rank).
+
+        Under torchrun the ranks agree through one small all-reduce, so every rank stops at the same step.
+        """
+        s, c = self.state, self.cfg
+        s["train_seconds"] += seconds
+        time_over = c.max_minutes is not None and s["train_seconds"] >= 60 * c.max_minutes
+        if not self.dist.enabled:
+            return ntok, time_over
+        t = torch.tensor([float(ntok), float(time_over)], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return int(t[0]), bool(t[1] > 0)
+
+    def step(self, batch: Any) -> tuple[float, int]:
+        b = batch.to(self.device)
+        with self._autocast():
+            out = self.module(
+                b.inputs, b.targets, b.lengths, b.features, b.has_image, generator=self.generator
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(out["loss"]).backward()
+        self.scaler.unscale_(self.optimizer)
+        if self.cfg.clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return float(out["loss"].detach()), b.num_tokens
+
+    def run(self) -> dict[str, Any]:
+        cfg = self.cfg
+        resumed = cfg.resume and self.resume()
+        s = self.state
+        if resumed and self.is_main:
+            print(
+                f"resumed from {self.ckpt_dir / 'last.pt'} at epoch {s['epoch']}, step {s['step_in_epoch']}"
+            )
+        self.model.train()
+        per_epoch = self.train_stream.batches_per_rank()
+        stop = s["done"] or self._budget_hit()
+        while not stop and s["epoch"] < cfg.epochs:
+            bar = tqdm(
+                total=per_epoch,
+                initial=s["step_in_epoch"],
+                desc=f"epoch {s['epoch'] + 1}/{cfg.epochs}",
+                disable=not (cfg.progress and self.is_main),
+                dynamic_ncols=True,
+            )
+            ema: float | None = None
+            window_tokens, window_start = 0, time.perf_counter()
+            t0 = time.perf_counter()
+            for batch in self.train_stream.epoch(cfg.seed, s["epoch"], skip=s["step_in_epoch"]):
+                loss, ntok = self.step(batch)
+                ntok, time_over = self._account(ntok, time.perf_counter() - t0)  # batch building included
+                s["step_in_epoch"] += 1
+                s["global_step"] += 1
+                s["tokens"] += ntok
+                ema = loss if ema is None else 0.98 * ema + 0.02 * loss
+                window_tokens += ntok
+                bar.update(1)
+                if s["global_step"] % 10 == 0:
+                    rate = window_tokens / max(time.perf_counter() - window_start, 1e-9)
+                    bar.set_postfix(loss=f"{ema:.3f}", tok_s=f"{rate:,.0f}")
+                    window_tokens, window_start = 0, time.perf_counter()
+                if cfg.eval_every and s["global_step"] % cfg.eval_every == 0 and self._evaluate(False, ema):
+                    stop = True
+                    break
+                if self._budget_hit(time_over):
+                    stop = True
+                    break
+                if cfg.checkpoint_every and s["global_step"] % cfg.checkpoint_every == 0:
+                    self.save()
+                t0 = time.perf_counter()  # evaluation and checkpoint time is not training time
+            bar.close()
+            if s["step_in_epoch"] >= per_epoch:
+                s["epoch"] += 1
+                s["step_in_epoch"] = 0
+                stop = self._evaluate(True, ema) or stop
+            elif stop and (not s["history"] or s["history"][-1]["step"] != s["global_step"]):
+                self._evaluate(False, ema)
+            self.save()
+        s["done"] = s["done"] or not self._budget_hit()  # a budget stop can be resumed with a larger budget
+        self.save()
+        return self.metrics()
+
+    def export(self) -> dict[str, Any]:
+        """Write the input embedding matrix (best validation weights) as an embeddings artifact."""
+        if self.best_model is not None:
+            self.model.load_state_dict(self.best_model)
+        vectors = self.model.input_embeddings().numpy()[len(SPECIALS) :]
+        words = self.corpus.words[len(SPECIALS) :]
+        counts = self.corpus.counts[len(SPECIALS) :]
+        man = self.corpus.manifest
+        corpus_info = {
+            "path": str(self.corpus.path.resolve()),
+            "name": man.get("name", self.corpus.path.name),
+            "num_sentences": self.train_stream.num_sentences,
+            "num_tokens": self.train_stream.num_tokens,
+        }
+        return write_embeddings(
+            Path(self.cfg.out),
+            words,
+            counts.tolist(),
+            vectors,
+            model_kind=self.model_config.kind,
+            corpus=corpus_info,
+            training=self._config_json(),
+            metrics=self.metrics(),
+            seed=self.cfg.seed,
+        )
+
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Train, checkpoint, export; return the metrics. Under torchrun only rank 0 writes files."""
+    trainer = _Trainer(cfg)
+    try:
+        metrics = trainer.run()
+        if trainer.is_main:
+            trainer.export()
+        if trainer.dist.enabled:
+            dist.barrier()
+        return metrics
+    finally:
+        if trainer.dist.enabled and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+# ---- command line ----------------------------------------------------------------------------------------
+def add_parser(subparsers: Any) -> None:
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "train",
+        help="train a GRU embedding model (text, a, a-noshare, b, c)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d, m = TrainConfig(corpus="", out=""), ModelConfig(kind="text")
+    p.add_argument("--model", choices=MODEL_KINDS, default="a", help="model variant (default a)")
+    p.add_argument("--corpus", required=True, help="prepared corpus directory (mmwe.corpus)")
+    p.add_argument(
+        "--features", help="image feature directory (mmwe.features); required except for --model text"
+    )
+    p.add_argument("--out", required=True, help="embeddings artifact directory to write (mmwe.embeddings)")
+    p.add_argument("--checkpoint-dir", help="where checkpoints go (default <out>.ckpt)")
+    p.add_argument("--resume", action="store_true", help="continue from <checkpoint-dir>/last.pt if present")
+    p.add_argument(
+        "--embed-dim", type=int, default=m.embed_dim, help="word embedding size (default %(default)s)"
+    )
+    p.add_argument(
+        "--hidden-dim", type=int, default=m.hidden_dim, help="GRU state size (default %(default)s)"
+    )
+    p.add_argument(
+        "--num-negatives", type=int, default=m.num_negatives, help="sampled-softmax negatives per batch"
+    )
+    p.add_argument(
+        "--softmax",
+        choices=("auto", "full", "sampled"),
+        default=m.softmax,
+        help="auto: exact softmax when the vocabulary <= --full-softmax-max-vocab, else sampled",
+    )
+    p.add_argument(
+        "--full-softmax-max-vocab", type=int, default=m.full_softmax_max_vocab, help="see --softmax"
+    )
+    p.add_argument(
+        "--image-loss-weight", type=float, default=m.image_loss_weight, help="lambda of models b and c"
+    )
+    p.add_argument("--embed-init-std", type=float, default=m.embed_init_std, help="std of the embedding init")
+    p.add_argument("--optimizer", choices=("sgd", "adam", "adagrad"), default=d.optimizer, help="default sgd")
+    p.add_argument("--lr", type=float, default=d.lr, help="learning rate (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="sentences per batch and rank")
+    p.add_argument("--clip", type=float, default=d.clip, help="gradient-norm clipping, 0 = off (default 10)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs (default %(default)s)")
+    p.add_argument(
+        "--patience", type=int, default=d.patience, help="evaluations without improvement before stop"
+    )
+    p.add_argument("--min-delta", type=float, default=d.min_delta, help="smallest val-loss drop that counts")
+    p.add_argument("--max-minutes", type=float, help="stop after this much training time (budget)")
+    p.add_argument("--max-tokens", type=int, help="stop after this many training tokens (budget)")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (budget)")
+    p.add_argument(
+        "--eval-every", type=int, default=0, help="also validate every N steps (default: per epoch)"
+    )
+    p.add_argument(
+        "--checkpoint-every", type=int, default=d.checkpoint_every, help="save last.pt every N steps"
+    )
+    p.add_argument("--max-len", type=int, default=d.max_len, help="truncate sentences to this many words")
+    p.add_argument("--seed", type=int, default=0, help="random seed (init, data order, negatives)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    p.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda, cuda:1, ...")
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        default="auto",
+        help="auto: bf16 autocast on GPUs and on CPUs with AMX/AVX512-BF16, else fp32",
+    )
+    p.add_argument("--val-split", default="val", help="split used for validation (default val)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_cli)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    model = ModelConfig(
+        kind=args.model,
+        embed_dim=args.embed_dim,
+        hidden_dim=args.hidden_dim,
+        num_negatives=args.num_negatives,
+        softmax=args.softmax,
+        full_softmax_max_vocab=args.full_softmax_max_vocab,
+        image_loss_weight=args.image_loss_weight,
+        embed_init_std=args.embed_init_std,
+    )
+    names = {f.name for f in fields(TrainConfig)} - {"model", "progress"}
+    values = {n: getattr(args, n) for n in names if hasattr(args, n)}
+    return TrainConfig(model=model, progress=not args.no_progress, **values)
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    metrics = train(config_from_args(args))
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(
+            f"wrote {args.out}: best val loss {metrics['best_val_loss']}, {metrics['train_tokens']:,} tokens "
+            f"in {metrics['train_seconds']:.0f} s ({metrics['tokens_per_second']} tokens/s)"
+        )
+    return 0
