@@ -134,6 +134,9 @@ class IndexInfo(BaseModel):
     num_phrases: int
     dim: int
     memory_bytes: int
+    memory: dict[str, Any] = Field(
+        description="Bytes per part; `mapped` parts are memory-mapped files, shared by the worker processes."
+    )
     build_seconds: float | None
     search_params: dict[str, Any]
     recall: dict[str, Any] | None

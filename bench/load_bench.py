@@ -307,8 +307,9 @@ def measure(args: argparse.Namespace, index: Path) -> dict[str, Any]:
         result: dict[str, Any] = {
             "index": {
                 k: info["index"][k]
-                for k in ("factory", "num_phrases", "dim", "memory_bytes", "search_params", "recall")
+                for k in ("factory", "num_phrases", "dim", "memory_bytes", "memory", "search_params")
             },
+            "recall_at_10": (info["index"]["recall"] or {}).get("recall_at_k"),
             "workers": args.workers,
             "machine": {"cpus": os.cpu_count()},
         }
