@@ -12,8 +12,8 @@ DEMO_CORPUS   := $(DATA)/corpus/demo
 DEMO_FEATURES := $(DATA)/features/demo
 DEMO_MODEL    := $(DATA)/embeddings/demo-a
 DEMO_INDEX    := $(DATA)/index/default
-DEMO_DEBS     := wordnet-base tuxpaint-stamps-default
-TEST_DEBS     := wordnet-base
+DEMO_DEBS     := wordnet-base tuxpaint-stamps-default libcairo2
+TEST_DEBS     := wordnet-base chromium chromium-driver
 
 .PHONY: demo test serve install install-dev system-deps system-deps-test corpus features model index db \
         lint typecheck bench clean-demo help
@@ -57,13 +57,19 @@ system-deps-test:
 $(DEMO_CORPUS)/manifest.json: | $(VENV)/.installed-all system-deps
 	$(PY) -m training prepare --source demo --out $(DEMO_CORPUS)
 
-$(DEMO_MODEL)/manifest.json: $(DEMO_CORPUS)/manifest.json
-	$(PY) -m training word2vec --corpus $(DEMO_CORPUS) --out $(DEMO_MODEL)
+$(DEMO_FEATURES)/manifest.json: $(DEMO_CORPUS)/manifest.json
+	$(PY) -m training features --corpus $(DEMO_CORPUS) --out $(DEMO_FEATURES)
+
+# Model A (the paper's best), about one epoch of the demo corpus, capped at a few minutes on 2 cores.
+$(DEMO_MODEL)/manifest.json: $(DEMO_FEATURES)/manifest.json
+	$(PY) -m training train --model a --corpus $(DEMO_CORPUS) --features $(DEMO_FEATURES) --out $(DEMO_MODEL) \
+	    --optimizer adam --lr 0.002 --max-tokens 2000000 --max-minutes 4 --threads 2 --seed 0
 
 $(DEMO_INDEX)/manifest.json: $(DEMO_MODEL)/manifest.json
 	$(PY) -m index build --embeddings $(DEMO_MODEL) --corpus $(DEMO_CORPUS) --out $(DEMO_INDEX)
 
 corpus: $(DEMO_CORPUS)/manifest.json
+features: $(DEMO_FEATURES)/manifest.json
 model: $(DEMO_MODEL)/manifest.json
 index: $(DEMO_INDEX)/manifest.json
 

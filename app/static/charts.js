@@ -57,11 +57,15 @@ function lineChart(container, series, opts) {
   }
   const span = t1 - t0;
   const xTicks = Math.min(6, Math.max(2, Math.floor((width - m.left - m.right) / 110)));
+  let previous = "";
   for (let i = 0; i <= xTicks; i++) {
     const t = t0 + (span * i) / xTicks;
+    const label = formatDate(t, span);
+    if (label === previous) continue; // ticks closer than the label's resolution
+    previous = label;
     const anchor = i === 0 ? "start" : i === xTicks ? "end" : "middle";
     svgEl("text", { x: x(t), y: height - m.bottom + 18, "text-anchor": anchor, class: "tick" }, axes)
-      .textContent = formatDate(t, span);
+      .textContent = label;
   }
   svgEl("line", { x1: m.left, x2: width - m.right, y1: height - m.bottom, y2: height - m.bottom, class: "axis" }, axes);
   svgEl("line", { x1: m.left, x2: m.left, y1: m.top, y2: height - m.bottom, class: "axis" }, axes);
