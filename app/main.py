@@ -26,7 +26,7 @@ from app.evaluations.runner import EvaluationRunner
 from app.limits import BodyLimitMiddleware
 from app.metrics import MetricsMiddleware, set_index
 from app.routes import admin, evaluations, health, info, pages, related, vectors
-from app.serving import IndexHolder, SearchPool
+from app.serving import SEARCH_POOL_THREADS, IndexHolder, SearchPool
 from app.settings import Settings
 
 log = logging.getLogger("mmwe.app")
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         faiss.omp_set_num_threads(settings.search_threads)
-        app.state.search_pool = SearchPool(settings.search_pool_threads)
+        app.state.search_pool = SearchPool(SEARCH_POOL_THREADS)
         engine = make_engine(settings.resolved_database_url)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)

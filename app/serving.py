@@ -31,6 +31,7 @@ from index.search import PhraseSearcher
 
 log = logging.getLogger("mmwe.app")
 T = TypeVar("T")
+SEARCH_POOL_THREADS = 4  # per worker: searches in flight at once (each with MMWE_SEARCH_THREADS threads)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class SearchPool:
     """The threads that run searches, off the event loop (FAISS releases the GIL while it searches).
 
     A plain executor is lighter per call than Starlette's generic thread pool (no capacity limiter or
-    cancellation scope), and its size (MMWE_SEARCH_POOL_THREADS) bounds the searches running at once.
+    cancellation scope), and its size (SEARCH_POOL_THREADS) bounds the searches running at once.
     """
 
     def __init__(self, threads: int) -> None:

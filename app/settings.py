@@ -44,9 +44,6 @@ class Settings(BaseSettings):
     search_threads: int = Field(
         default=1, ge=1, le=64, description="FAISS (OpenMP) threads per worker process."
     )
-    search_pool_threads: int = Field(
-        default=4, ge=1, le=256, description="Threads per worker running searches off the event loop."
-    )
     reload_file: Path | None = Field(
         default=None,
         description="File through which workers share /v1/admin/reload; `python -m app serve` sets it.",
