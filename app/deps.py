@@ -11,12 +11,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from index.search import PhraseSearcher
 from sqlalchemy.orm import Session
 
 from app.errors import Forbidden, ServiceUnavailable, Unauthorized
-from app.serving import IndexHolder
+from app.serving import IndexHolder, SearchPool
 from app.settings import Settings
+from index.search import PhraseSearcher
 
 
 async def get_settings(request: Request) -> Settings:
@@ -36,6 +36,11 @@ async def get_searcher(request: Request) -> PhraseSearcher:
     if searcher is None:
         raise ServiceUnavailable("the phrase index is not loaded", detail=holder.error or "no index loaded")
     return searcher
+
+
+async def get_pool(request: Request) -> SearchPool:
+    pool: SearchPool = request.app.state.search_pool
+    return pool
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -66,5 +71,6 @@ async def require_admin(
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 HolderDep = Annotated[IndexHolder, Depends(get_holder)]
 SearcherDep = Annotated[PhraseSearcher, Depends(get_searcher)]
+PoolDep = Annotated[SearchPool, Depends(get_pool)]
 SessionDep = Annotated[Session, Depends(get_session)]
 AdminDep = Annotated[str, Depends(require_admin)]

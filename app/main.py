@@ -26,7 +26,7 @@ from app.evaluations.runner import EvaluationRunner
 from app.limits import BodyLimitMiddleware
 from app.metrics import MetricsMiddleware, set_index
 from app.routes import admin, evaluations, health, info, pages, related, vectors
-from app.serving import IndexHolder
+from app.serving import SEARCH_POOL_THREADS, IndexHolder, SearchPool
 from app.settings import Settings
 
 log = logging.getLogger("mmwe.app")
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         faiss.omp_set_num_threads(settings.search_threads)
+        app.state.search_pool = SearchPool(SEARCH_POOL_THREADS)
         engine = make_engine(settings.resolved_database_url)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
@@ -55,7 +56,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await asyncio.to_thread(holder.load_initial, holder.initial_dir(settings.resolved_index_dir))
         await asyncio.to_thread(fail_stale_runs, app)
         app.state.runner = EvaluationRunner(
-            app.state.sessionmaker, settings.resolved_database_url, app.state.owner, settings.eval_nice
+            app.state.sessionmaker,
+            settings.resolved_database_url,
+            app.state.owner,
+            settings.eval_nice,
+            lock_path=settings.data_dir / ".evaluation.lock",
         )
         watcher = (
             asyncio.create_task(holder.watch(settings.reload_poll_seconds)) if holder.reload_file else None
@@ -68,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
             await asyncio.to_thread(app.state.runner.stop)
+            app.state.search_pool.close()
             engine.dispose()
 
     app = FastAPI(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.db.models import EvaluationResult, RunStatus
 
@@ -134,6 +134,9 @@ class IndexInfo(BaseModel):
     num_phrases: int
     dim: int
     memory_bytes: int
+    memory: dict[str, Any] = Field(
+        description="Bytes per part; `mapped` parts are memory-mapped files, shared by the worker processes."
+    )
     build_seconds: float | None
     search_params: dict[str, Any]
     recall: dict[str, Any] | None
@@ -188,6 +191,12 @@ class EvaluationRunOut(BaseModel):
     finished_at: datetime | None
     error: str | None
     results: list[BenchmarkResultOut]
+
+    @field_validator("created_at", "started_at", "finished_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """SQLite returns naive datetimes (stored as UTC); answer with an explicit UTC offset everywhere."""
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 class EvaluationPage(BaseModel):

@@ -15,20 +15,23 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import functools
 import json
 import logging
 import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from index.search import PhraseSearcher
+from typing import Any, TypeVar
 
 from index.errors import ArtifactError, MmweError
+from index.search import PhraseSearcher
 
 log = logging.getLogger("mmwe.app")
+T = TypeVar("T")
+SEARCH_POOL_THREADS = 4  # per worker: searches in flight at once (each with MMWE_SEARCH_THREADS threads)
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,24 @@ def load_checked(path: Path) -> PhraseSearcher:
     except Exception as exc:  # FAISS raises RuntimeError on a damaged index
         raise ArtifactError(path, f"index loads but searching it fails: {type(exc).__name__}: {exc}") from exc
     return searcher
+
+
+class SearchPool:
+    """The threads that run searches, off the event loop (FAISS releases the GIL while it searches).
+
+    A plain executor is lighter per call than Starlette's generic thread pool (no capacity limiter or
+    cancellation scope), and its size (SEARCH_POOL_THREADS) bounds the searches running at once.
+    """
+
+    def __init__(self, threads: int) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mmwe-search")
+
+    async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
 
 class ReloadFile:

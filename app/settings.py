@@ -55,7 +55,9 @@ class Settings(BaseSettings):
         default=None,
         description="One `python -m app serve` launch (set by it); other launches' runs are stale.",
     )
-    eval_nice: int = Field(default=10, ge=0, le=19, description="Niceness of evaluation worker processes.")
+    eval_nice: int = Field(
+        default=19, ge=0, le=19, description="Niceness of evaluation processes (they also run SCHED_IDLE)."
+    )
     log_level: str = Field(default="info", description="uvicorn log level.")
 
     @cached_property

@@ -1,13 +1,15 @@
-"""Executes queued evaluation runs, one at a time per worker, each in its own niced process.
+"""Executes queued evaluation runs, one at a time on the host, each in its own low-priority process.
 
-The process (`python -m app.evaluations.worker RUN_ID`) marks the run running, evaluates the run's embeddings
-artifact, and stores the results; if it dies without finishing the run, the runner marks the run failed with
-its exit status and the tail of its stderr. Running evaluation out of process keeps the GIL and the CPU
-(niceness MMWE_EVAL_NICE) for query traffic.
+Every worker has a runner thread; they take an exclusive file lock (`lock_path`) around each run, so
+several workers (and launches) never evaluate at once. The process (`python -m app.evaluations.worker RUN_ID`)
+marks the run running, evaluates the run's embeddings artifact, and stores the results; if it dies without
+finishing the run, the runner marks the run failed with its exit status and the tail of its stderr. Running
+evaluation out of process, SCHED_IDLE and niced (MMWE_EVAL_NICE), keeps the GIL and the CPU for query traffic.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import queue
@@ -25,8 +27,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class EvaluationRunner:
-    def __init__(self, factory: sessionmaker[Session], database_url: str, owner: str, nice: int) -> None:
+    def __init__(
+        self, factory: sessionmaker[Session], database_url: str, owner: str, nice: int, lock_path: Path
+    ) -> None:
         self.factory = factory
+        self.lock_path = lock_path
         self.database_url = database_url
         self.owner = owner
         self.nice = nice
@@ -58,7 +63,11 @@ class EvaluationRunner:
             if self._stopping.is_set():
                 break
             try:
-                self._execute(run_id)
+                self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+                with open(self.lock_path, "a") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX)  # one evaluation at a time on this host
+                    if not self._stopping.is_set():
+                        self._execute(run_id)
             except Exception:
                 log.exception("evaluation run %d could not be executed", run_id)
 

@@ -44,6 +44,7 @@ def index_info(searcher: PhraseSearcher, generation: int) -> IndexInfo:
         num_phrases=searcher.num_phrases,
         dim=searcher.dim,
         memory_bytes=searcher.memory_bytes(),
+        memory=searcher.memory_report(),
         build_seconds=m.get("build_seconds"),
         search_params=dict(m.get("search_params") or {}),
         recall=m.get("recall"),

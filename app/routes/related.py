@@ -8,9 +8,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from starlette.concurrency import run_in_threadpool
 
-from app.deps import SearcherDep, SettingsDep
+from app.deps import PoolDep, SearcherDep, SettingsDep
 from app.errors import BadRequest, Unprocessable
 from app.schemas import BatchItem, BatchRequest, BatchResponse, ErrorInfo, Hit, RelatedResponse, ServedBy
 from app.settings import Settings
@@ -78,6 +77,7 @@ ExactParam = Annotated[bool, Query(description="Search exhaustively, bypassing t
 async def related(
     searcher: SearcherDep,
     settings: SettingsDep,
+    pool: PoolDep,
     q: QueryParam,
     k: KParam = 10,
     exclude_query_words: ExcludeParam = False,
@@ -85,9 +85,7 @@ async def related(
 ) -> RelatedResponse:
     check_query(q, settings)
     check_k(k, settings)
-    found = await run_in_threadpool(
-        searcher.related, q, k, exclude_query_words=exclude_query_words, exact=exact
-    )
+    found = await pool.run(searcher.related, q, k, exclude_query_words=exclude_query_words, exact=exact)
     return RelatedResponse(
         query=found.query,
         normalized=found.normalized,
@@ -103,7 +101,9 @@ async def related(
     summary="Related phrases for many queries",
     responses={**QUERY_ERRORS, 413: {"description": "Body larger than MMWE_MAX_BODY_BYTES."}},
 )
-async def related_batch(searcher: SearcherDep, settings: SettingsDep, body: BatchRequest) -> BatchResponse:
+async def related_batch(
+    searcher: SearcherDep, settings: SettingsDep, pool: PoolDep, body: BatchRequest
+) -> BatchResponse:
     """Up to MMWE_MAX_BATCH queries; a query that cannot be answered gets an `error`, not the batch."""
     if len(body.queries) > settings.max_batch:
         raise Unprocessable(
@@ -121,7 +121,7 @@ async def related_batch(searcher: SearcherDep, settings: SettingsDep, body: Batc
         if problem is None:
             valid.append(q)
     answers = (
-        await run_in_threadpool(
+        await pool.run(
             searcher.related_batch,
             valid,
             body.k,

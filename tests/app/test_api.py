@@ -183,6 +183,7 @@ def test_info_describes_model_and_index(client: TestClient) -> None:
     indexable = [p for p in PHRASES if set(p.split()) <= words]  # "black cat", "street food" have OOV words
     assert body["index"]["factory"] == "Flat" and body["index"]["num_phrases"] == len(words) + len(indexable)
     assert body["index"]["memory_bytes"] > 0 and body["index"]["generation"] == 0
+    assert body["index"]["memory"]["embeddings"]["mapped"] is True
     assert body["latest_evaluation"] is None and body["database"] == {"ok": True, "detail": None}
 
 

@@ -3,6 +3,9 @@ as `index.evaluation.run_suite` (the engine of the CLI evaluation); restarts; li
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,12 +17,32 @@ from fastapi.testclient import TestClient
 from app.db.models import Artifact, ArtifactKind, EvaluationResult, EvaluationRun, RunStatus
 from app.db.session import make_engine, make_sessionmaker
 from app.evaluations import store
-from app.evaluations.worker import result_rows
 from app.main import create_app
-from index.artifacts import load_embeddings
-from index.evaluation import BenchmarkSpec, run_suite
 from index.search import PhraseSearcher
-from tests.app.conftest import AUTH, Artifacts, make_settings
+from tests.app.conftest import AUTH, ROOT, Artifacts, make_settings
+
+
+def cli_evaluate(embeddings: Path, suite: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "evaluate",
+            str(embeddings),
+            "--suite",
+            suite,
+            "--format",
+            "json",
+            "--quiet",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
 
 
 def poll(c: TestClient, run_id: int, timeout: float = 90.0) -> dict[str, Any]:
@@ -87,20 +110,16 @@ def test_evaluation_run_end_to_end(
         default_run = poll(c, default.json()["id"])
         assert default_run["status"] == "succeeded", default_run["error"]
 
-    # The same numbers as evaluating the served embeddings directly.
-    emb = load_embeddings(PhraseSearcher.load(artifacts.index).embeddings.path)  # type: ignore[arg-type]
-    direct = result_rows(run_suite(emb, [BenchmarkSpec(**s) for s in specs]))
-    got = {b["benchmark"]: b for b in run["results"]}
-    assert len(got) == 2
-    for row in direct:
-        assert got[row.benchmark]["metrics"] == row.metrics["metrics"]
-        assert got[row.benchmark]["counts"] == row.metrics["counts"]
-        assert got[row.benchmark]["dataset_sha256"] == row.dataset_sha256
-    assert got["topic-triplets"]["metrics"]["accuracy"] > 0.5
-    direct_default = result_rows(run_suite(emb, "default"))
-    assert [(b["benchmark"], b["metrics"]) for b in default_run["results"]] == [
-        (row.benchmark, row.metrics["metrics"]) for row in direct_default
-    ]
+    # The same numbers as the CLI evaluation (`python -m training evaluate`) of the served embeddings.
+    suite_file = benchmark_files["triplets"].parent / "suite.json"
+    suite_file.write_text(json.dumps({"name": "topics", "benchmarks": specs}))
+    for service_run, suite in ((run, str(suite_file)), (default_run, "default")):
+        cli = cli_evaluate(artifacts.index / "embeddings", suite)
+        assert [b["name"] for b in cli["benchmarks"]] == [b["benchmark"] for b in service_run["results"]]
+        for expected, got in zip(cli["benchmarks"], service_run["results"], strict=True):
+            assert got["metrics"] == expected["metrics"] and got["counts"] == expected["counts"]
+            assert got["dataset_sha256"] == expected["sha256"] and got["options"] == expected["options"]
+    assert run["results"][0]["metrics"]["accuracy"] > 0.5
 
     # ... stored in the database, with the served artifacts registered.
     engine = make_engine(migrated_database_url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -80,19 +81,23 @@ def test_reload_reaches_every_worker_and_metrics_add_up(
     assert re.search(r'^mmwe_http_request_duration_seconds_bucket\{.*route="/v1/similarity"', text, re.M)
 
 
-def test_evaluation_over_http(live_server: LiveServer) -> None:
-    with httpx.Client(timeout=30) as c:
-        r = c.post(live_server.url + "/v1/admin/evaluations", json={"suite": "similarity"}, headers=AUTH)
+def test_evaluations_over_http_run_one_at_a_time(live_server: LiveServer) -> None:
+    """Two runs (likely taken by different workers) both succeed, and never run at the same time."""
+    ids = []
+    for _ in range(2):
+        with httpx.Client(timeout=30) as c:
+            r = c.post(live_server.url + "/v1/admin/evaluations", json={"suite": "similarity"}, headers=AUTH)
         assert r.status_code == 202, r.text
-        run_id = r.json()["id"]
+        ids.append(r.json()["id"])
 
-        def finished() -> bool:
-            return c.get(f"{live_server.url}/v1/evaluations/{run_id}").json()["status"] in (
-                "succeeded",
-                "failed",
-            )
+    def finished() -> bool:
+        runs = [fresh_get(f"{live_server.url}/v1/evaluations/{i}").json() for i in ids]
+        return all(run["status"] in ("succeeded", "failed") for run in runs)
 
-        wait_for(finished, timeout=90, interval=0.2)
-        run = c.get(f"{live_server.url}/v1/evaluations/{run_id}").json()
-    assert run["status"] == "succeeded", run["error"]
-    assert [b["benchmark"] for b in run["results"]] == ["ws353", "simlex999"]
+    wait_for(finished, timeout=120, interval=0.2)
+    runs = [fresh_get(f"{live_server.url}/v1/evaluations/{i}").json() for i in ids]
+    for run in runs:
+        assert run["status"] == "succeeded", run["error"]
+        assert [b["benchmark"] for b in run["results"]] == ["ws353", "simlex999"]
+    first, second = sorted(runs, key=lambda run: run["started_at"])
+    assert datetime.fromisoformat(first["finished_at"]) <= datetime.fromisoformat(second["started_at"])
