@@ -1,4 +1,4 @@
-"""The whole product end to end, through its CLIs: prepare -> train -> index build -> DB upgrade -> serve -> query.
+"""The whole product end to end through its CLIs: prepare, train, index build, DB upgrade, serve, query.
 
 Small real captions (Flickr8k-style, written here), real subprocesses, real uvicorn over HTTP.
 """
@@ -32,7 +32,9 @@ CAPTIONS = [
 
 
 def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, f"{args} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
     return proc
 
@@ -55,12 +57,52 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     env = {**os.environ, "MMWE_DATA_DIR": str(tmp / "data"), "PYTHONPATH": str(ROOT)}
     env.pop("DATABASE_URL", None)
     corpus, emb, index = tmp / "corpus", tmp / "emb", tmp / "index"
-    run("-m", "training", "prepare", "--jsonl", str(records), "--out", str(corpus), "--min-count", "1",
-        "--quiet", env=env)
-    run("-m", "training", "word2vec", "--corpus", str(corpus), "--out", str(emb), "--dim", "16", "--epochs", "3",
-        "--workers", "1", env=env)
-    run("-m", "index", "build", "--embeddings", str(emb), "--corpus", str(corpus), "--out", str(index),
-        "--factory", "Flat", "--min-count", "2", "--no-progress", env=env)
+    run(
+        "-m",
+        "training",
+        "prepare",
+        "--jsonl",
+        str(records),
+        "--out",
+        str(corpus),
+        "--min-count",
+        "1",
+        "--quiet",
+        env=env,
+    )
+    run(
+        "-m",
+        "training",
+        "word2vec",
+        "--corpus",
+        str(corpus),
+        "--out",
+        str(emb),
+        "--dim",
+        "16",
+        "--epochs",
+        "3",
+        "--workers",
+        "1",
+        env=env,
+    )
+    run(
+        "-m",
+        "index",
+        "build",
+        "--embeddings",
+        str(emb),
+        "--corpus",
+        str(corpus),
+        "--out",
+        str(index),
+        "--factory",
+        "Flat",
+        "--min-count",
+        "2",
+        "--no-progress",
+        env=env,
+    )
     run("-m", "app", "db", "upgrade", env=env)
     return {"corpus": corpus, "emb": emb, "index": index, "data": tmp / "data", "env": env}  # type: ignore[dict-item]
 
@@ -70,8 +112,14 @@ def test_cli_pipeline_serves_related_phrases(pipeline: dict) -> None:
     assert (pipeline["data"] / "mmwe.db").is_file()
     manifest = json.loads((pipeline["index"] / "manifest.json").read_text())
     assert manifest["format"] == "mmwe.index" and manifest["num_phrases"] > 20
-    server = subprocess.Popen([sys.executable, "-m", "app", "serve"], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{env['MMWE_PORT']}"
     try:
         deadline = time.monotonic() + 60

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from index.search import PhraseSearcher
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from app.db.models import Artifact, ArtifactKind, EvaluationResult, EvaluationRun, RunStatus, utcnow
 from index.artifacts import MANIFEST, sha256_file
+from index.search import PhraseSearcher
 
 ACTIVE = (RunStatus.queued, RunStatus.running)
 
