@@ -85,7 +85,11 @@ clean-demo:
 	rm -rf $(DATA)
 
 # --- quality ------------------------------------------------------------------------------------------------
+# The whole suite: lint, types, then every test (slow ones included; PYTEST_ARGS='-m "not slow"' skips them).
 test: $(VENV)/.installed-dev system-deps-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
