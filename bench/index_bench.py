@@ -2,7 +2,7 @@
 p50/p99 in-process, batch throughput, exact-search fallback latency, and phrase-mining throughput.
 
     python bench/index_bench.py --sizes 100000 --out /work/data/exp/index-bench-100k.json
-    python bench/index_bench.py --sizes 1000000 --factories auto,IVF4096,Flat --threads 2
+    python bench/index_bench.py --sizes 1000000 --factories "auto;IVF2048,Flat;HNSW32" --threads 2
     python bench/index_bench.py --sizes 0 --mining-tokens 20000000      # mining throughput only
 
 Every build goes through the real CLI (`python -m index build`) in a child process on a synthetic embeddings

@@ -75,11 +75,11 @@ def test_hnsw_override_changes_work(tmp_path: Path, big_embeddings: Path) -> Non
 
 def test_auto_choice() -> None:
     assert choose_factory(1_000, 128, None, 0.95) == "Flat"
-    assert choose_factory(100_000, 128, None, 0.95) == "IVF512,Flat"
-    assert choose_factory(1_000_000, 128, None, 0.95) == "IVF2048,Flat"
-    assert choose_factory(1_000_000, 128, 600 * 2**20, 0.95) == "IVF2048,Flat"
-    assert choose_factory(1_000_000, 128, 200 * 2**20, 0.95) == "IVF2048,SQ8"
-    assert choose_factory(1_000_000, 128, 50 * 2**20, 0.95) == "IVF2048,PQ32"
+    assert choose_factory(100_000, 128, None, 0.95) == "IVF256,Flat"
+    assert choose_factory(1_000_000, 128, None, 0.95) == "IVF1024,Flat"
+    assert choose_factory(1_000_000, 128, 600 * 2**20, 0.95) == "IVF1024,Flat"
+    assert choose_factory(1_000_000, 128, 200 * 2**20, 0.95) == "IVF1024,SQ8"
+    assert choose_factory(1_000_000, 128, 50 * 2**20, 0.95) == "IVF1024,PQ32"
 
 
 def test_auto_build_small_is_exact(tmp_path: Path, big_embeddings: Path) -> None:
