@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         faiss.omp_set_num_threads(settings.search_threads)
-        app.state.search_pool = SearchPool(SEARCH_POOL_THREADS)
+        app.state.search_pool = SearchPool(SEARCH_POOL_THREADS, settings.search_threads)
         engine = make_engine(settings.resolved_database_url)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)

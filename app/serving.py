@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import faiss
+
 from index.errors import ArtifactError, MmweError
 from index.search import PhraseSearcher
 
@@ -65,8 +67,15 @@ class SearchPool:
     cancellation scope), and its size (SEARCH_POOL_THREADS) bounds the searches running at once.
     """
 
-    def __init__(self, threads: int) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mmwe-search")
+    def __init__(self, threads: int, omp_threads: int) -> None:
+        # OpenMP's thread count is per calling thread: each pool thread sets its own (MMWE_SEARCH_THREADS),
+        # otherwise FAISS would start (and spin) a team of all cores for every search.
+        self._executor = ThreadPoolExecutor(
+            max_workers=threads,
+            thread_name_prefix="mmwe-search",
+            initializer=faiss.omp_set_num_threads,
+            initargs=(omp_threads,),
+        )
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
