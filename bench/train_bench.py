@@ -80,6 +80,7 @@ def bench_one(kind: str, softmax: str, precision: str, args: argparse.Namespace)
         "tokens_per_s_median": round(statistics.median(rates)),
         "tokens_per_s_min": round(min(rates)),
         "tokens_per_s_max": round(max(rates)),
+        "tokens_per_cpu_s_x_threads_median": round(statistics.median(cpu_rates)),
     }
 
 
