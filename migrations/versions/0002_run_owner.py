@@ -1,4 +1,4 @@
-"""Evaluation runs record their owner ("<launch id>:<worker pid>") so start-up can fail runs cut off by a restart.
+"""Evaluation runs record their owner ("<launch id>:<worker pid>"): start-up fails runs a restart cut off.
 
 Written by hand (reviewed against app/db/models.py); works on SQLite (batch mode) and PostgreSQL.
 
