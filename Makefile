@@ -12,11 +12,11 @@ DEMO_CORPUS   := $(DATA)/corpus/demo
 DEMO_FEATURES := $(DATA)/features/demo
 DEMO_MODEL    := $(DATA)/embeddings/demo-a
 DEMO_INDEX    := $(DATA)/index/default
-DEMO_DEBS     := wordnet-base tuxpaint-stamps-default
-TEST_DEBS     := wordnet-base
+DEMO_DEBS     := wordnet-base tuxpaint-stamps-default libcairo2
+TEST_DEBS     := wordnet-base chromium chromium-driver
 
 .PHONY: demo test serve install install-dev system-deps system-deps-test corpus features model index db \
-        lint typecheck bench clean-demo help
+        lint typecheck bench bench-full clean-demo help
 
 help:
 	@echo "make demo   build the demo corpus, model and index, migrate the DB, serve on http://127.0.0.1:8000"
@@ -57,13 +57,19 @@ system-deps-test:
 $(DEMO_CORPUS)/manifest.json: | $(VENV)/.installed-all system-deps
 	$(PY) -m training prepare --source demo --out $(DEMO_CORPUS)
 
-$(DEMO_MODEL)/manifest.json: $(DEMO_CORPUS)/manifest.json
-	$(PY) -m training word2vec --corpus $(DEMO_CORPUS) --out $(DEMO_MODEL)
+$(DEMO_FEATURES)/manifest.json: $(DEMO_CORPUS)/manifest.json
+	$(PY) -m training features --corpus $(DEMO_CORPUS) --out $(DEMO_FEATURES)
+
+# Model A (the paper's best), about one epoch of the demo corpus, capped at a few minutes on 2 cores.
+$(DEMO_MODEL)/manifest.json: $(DEMO_FEATURES)/manifest.json
+	$(PY) -m training train --model a --corpus $(DEMO_CORPUS) --features $(DEMO_FEATURES) --out $(DEMO_MODEL) \
+	    --optimizer adam --lr 0.01 --max-tokens 3000000 --max-minutes 4 --threads 2 --seed 0
 
 $(DEMO_INDEX)/manifest.json: $(DEMO_MODEL)/manifest.json
 	$(PY) -m index build --embeddings $(DEMO_MODEL) --corpus $(DEMO_CORPUS) --out $(DEMO_INDEX)
 
 corpus: $(DEMO_CORPUS)/manifest.json
+features: $(DEMO_FEATURES)/manifest.json
 model: $(DEMO_MODEL)/manifest.json
 index: $(DEMO_INDEX)/manifest.json
 
@@ -79,7 +85,11 @@ clean-demo:
 	rm -rf $(DATA)
 
 # --- quality ------------------------------------------------------------------------------------------------
+# The whole suite: lint, types, then every test (slow ones included; PYTEST_ARGS='-m "not slow"' skips them).
 test: $(VENV)/.installed-dev system-deps-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
@@ -89,5 +99,19 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy
 
+# Benchmarks print JSON. `make bench` runs the quick sizes; `make bench-full` the issue-sized ones (1M phrases,
+# 10M triplets: tens of minutes, the 1M serving index is cached under BENCH_DIR).
+BENCH_DIR ?= $(DATA)/bench
 bench: $(VENV)/.installed-dev
-	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	$(call ensure_debs,wrk)
+	$(PY) bench/prepare_bench.py
+	$(PY) bench/train_bench.py
+	$(PY) bench/eval_bench.py --triplets 1000000 --phrases 100000 --vocab 50000
+	$(PY) bench/index_bench.py --sizes 100000
+	$(PY) bench/load_bench.py --num-phrases 100000 --work $(BENCH_DIR)
+
+bench-full: $(VENV)/.installed-dev
+	$(call ensure_debs,wrk)
+	$(PY) bench/eval_bench.py
+	$(PY) bench/index_bench.py --sizes 1000000 --exact-queries 20
+	$(PY) bench/load_bench.py --work $(BENCH_DIR)

@@ -7,27 +7,42 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
+import uuid
+from pathlib import Path
 
 from app.settings import Settings
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "workers": args.workers}.items() if v}
+    """Run uvicorn; the launch's workers share a reload file and a Prometheus dir (a fresh temp dir)."""
+    overrides = {
+        k: v for k, v in {"host": args.host, "port": args.port, "workers": args.workers}.items() if v
+    }
     settings = Settings(**overrides)
     # Worker processes build their own Settings from the environment: pass the overrides down.
     for key, value in overrides.items():
         os.environ[f"MMWE_{key.upper()}"] = str(value)
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level,
-    )
+    launch_dir = Path(tempfile.mkdtemp(prefix="mmwe-serve-"))
+    os.environ["MMWE_LAUNCH_ID"] = uuid.uuid4().hex[:16]
+    os.environ.setdefault("MMWE_RELOAD_FILE", str(launch_dir / "reload.json"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(launch_dir / "prometheus")
+    (launch_dir / "prometheus").mkdir()
+    import uvicorn  # imported after PROMETHEUS_MULTIPROC_DIR is set, as prometheus_client requires
+
+    try:
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+        )
+    finally:
+        shutil.rmtree(launch_dir, ignore_errors=True)
     return 0
 
 
@@ -57,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database schema management (Alembic)")
     db.add_argument("action", choices=["upgrade", "downgrade"], help="upgrade to a revision, or downgrade")
-    db.add_argument("revision", nargs="?", help="target revision (default: head for upgrade, -1 for downgrade)")
+    db.add_argument(
+        "revision", nargs="?", help="target revision (default: head for upgrade, -1 for downgrade)"
+    )
     db.set_defaults(func=cmd_db)
     return parser
 

@@ -1,29 +1,46 @@
-"""`Annotated` dependencies shared by the routes: settings, searcher, database session."""
+"""`Annotated` dependencies shared by the routes: settings, searcher, database session, admin auth.
+
+The cheap ones are `async def` so that FastAPI does not send each to the thread pool.
+"""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from app.errors import ServiceUnavailable
+from app.errors import Forbidden, ServiceUnavailable, Unauthorized
+from app.serving import IndexHolder, SearchPool
 from app.settings import Settings
 from index.search import PhraseSearcher
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_searcher(request: Request) -> PhraseSearcher:
-    searcher: PhraseSearcher | None = request.app.state.searcher
+async def get_holder(request: Request) -> IndexHolder:
+    holder: IndexHolder = request.app.state.holder
+    return holder
+
+
+async def get_searcher(request: Request) -> PhraseSearcher:
+    """The searcher at the time the request starts: a reload during the request does not affect it."""
+    holder: IndexHolder = request.app.state.holder
+    searcher = holder.current
     if searcher is None:
-        reason = request.app.state.searcher_error or "no index loaded"
-        raise ServiceUnavailable("the phrase index is not loaded", detail=reason)
+        raise ServiceUnavailable("the phrase index is not loaded", detail=holder.error or "no index loaded")
     return searcher
+
+
+async def get_pool(request: Request) -> SearchPool:
+    pool: SearchPool = request.app.state.search_pool
+    return pool
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -31,6 +48,29 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+_bearer = HTTPBearer(
+    auto_error=False, scheme_name="AdminToken", description="`Authorization: Bearer <MMWE_ADMIN_TOKEN>`"
+)
+
+
+async def require_admin(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> str:
+    """401 without a bearer token, 403 with a wrong one; with no token configured admin is always refused."""
+    settings: Settings = request.app.state.settings
+    if not settings.admin_token:
+        raise Forbidden("admin endpoints are disabled: MMWE_ADMIN_TOKEN is not set on the server")
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized("admin token required", headers={"WWW-Authenticate": "Bearer"})
+    given = credentials.credentials.encode("utf-8", "surrogateescape")
+    if not hmac.compare_digest(given, settings.admin_token.encode("utf-8")):
+        raise Forbidden("invalid admin token")
+    return "admin"
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+HolderDep = Annotated[IndexHolder, Depends(get_holder)]
 SearcherDep = Annotated[PhraseSearcher, Depends(get_searcher)]
+PoolDep = Annotated[SearchPool, Depends(get_pool)]
 SessionDep = Annotated[Session, Depends(get_session)]
+AdminDep = Annotated[str, Depends(require_admin)]

@@ -1,4 +1,6 @@
-"""One error hierarchy for the API, mapped to JSON by one handler: `{"error": {"code", "message", "detail"}}`."""
+"""One error hierarchy for the API, mapped to JSON by one handler.
+
+Body: `{"error": {"code", "message", "detail"}}`."""
 
 from __future__ import annotations
 
@@ -19,10 +21,11 @@ class ApiError(Exception):
     status_code = 500
     code = "internal_error"
 
-    def __init__(self, message: str, detail: Any = None) -> None:
+    def __init__(self, message: str, detail: Any = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
+        self.headers = headers
 
 
 class BadRequest(ApiError):
@@ -50,23 +53,38 @@ class Unprocessable(ApiError):
     code = "unprocessable"
 
 
+class Conflict(ApiError):
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status_code = 413
+    code = "payload_too_large"
+
+
 class ServiceUnavailable(ApiError):
     status_code = 503
     code = "unavailable"
+
+
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 400: "bad_request"}
 
 
 def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "detail": detail}}
 
 
-def _json(status: int, code: str, message: str, detail: Any = None) -> JSONResponse:
-    return JSONResponse(status_code=status, content=error_body(code, message, detail))
+def _json(
+    status: int, code: str, message: str, detail: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(status_code=status, content=error_body(code, message, detail), headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return _json(exc.status_code, exc.code, exc.message, exc.detail)
+        return _json(exc.status_code, exc.code, exc.message, exc.detail, exc.headers)
 
     @app.exception_handler(QueryError)
     async def query_error(_: Request, exc: QueryError) -> JSONResponse:
@@ -79,14 +97,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         detail = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
         ]
         return _json(422, "validation_error", "request parameters are invalid", detail)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _json(exc.status_code, code, str(exc.detail))
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        return _json(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

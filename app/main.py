@@ -1,38 +1,45 @@
 """The FastAPI application factory. `uvicorn --factory app.main:create_app`, or `python -m app serve`.
 
-The phrase index is loaded in the lifespan (never at import time); a missing or broken index leaves the service
-up, answering 503 on query routes with the reason, so that health checks can say what is wrong.
+The lifespan (never import time) loads the phrase index, marks evaluation runs cut off by a restart failed,
+starts the evaluation runner and the reload watcher. A missing or broken index leaves the service up,
+answering 503 on query routes with the reason; a database that is down leaves the query routes answering
+(they never touch it) and `/readyz` saying what is wrong.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import faiss
 from fastapi import FastAPI
 
 from app.db.session import make_engine, make_sessionmaker
 from app.errors import install_error_handlers
-from app.routes import health, related
+from app.evaluations import store
+from app.evaluations.runner import EvaluationRunner
+from app.limits import BodyLimitMiddleware
+from app.metrics import MetricsMiddleware, set_index
+from app.routes import admin, evaluations, health, info, pages, related, vectors
+from app.serving import SEARCH_POOL_THREADS, IndexHolder, SearchPool
 from app.settings import Settings
-from index.errors import ArtifactError
-from index.search import PhraseSearcher
 
 log = logging.getLogger("mmwe.app")
 
 
-def load_searcher(app: FastAPI) -> None:
-    settings: Settings = app.state.settings
-    path = settings.resolved_index_dir
+def fail_stale_runs(app: FastAPI) -> None:
     try:
-        app.state.searcher = PhraseSearcher.load(path)
-        app.state.searcher_error = None
-        log.info("loaded index %s (%d phrases)", path, app.state.searcher.num_phrases)
-    except ArtifactError as exc:
-        app.state.searcher = None
-        app.state.searcher_error = str(exc)
-        log.error("index not loaded: %s", exc)
+        with app.state.sessionmaker() as session:
+            failed = store.fail_stale(session, app.state.launch_id)
+        if failed:
+            log.warning("marked evaluation runs %s failed: cut off by a restart", failed)
+    except Exception as exc:  # the database is not needed to serve queries
+        log.error("could not check for interrupted evaluation runs (database problem): %s", exc)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,25 +47,49 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        faiss.omp_set_num_threads(settings.search_threads)
+        app.state.search_pool = SearchPool(SEARCH_POOL_THREADS, settings.search_threads)
         engine = make_engine(settings.resolved_database_url)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
-        load_searcher(app)
+        holder: IndexHolder = app.state.holder
+        await asyncio.to_thread(holder.load_initial, holder.initial_dir(settings.resolved_index_dir))
+        await asyncio.to_thread(fail_stale_runs, app)
+        app.state.runner = EvaluationRunner(
+            app.state.sessionmaker,
+            settings.resolved_database_url,
+            app.state.owner,
+            settings.eval_nice,
+            lock_path=settings.data_dir / ".evaluation.lock",
+        )
+        watcher = (
+            asyncio.create_task(holder.watch(settings.reload_poll_seconds)) if holder.reload_file else None
+        )
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            await asyncio.to_thread(app.state.runner.stop)
+            app.state.search_pool.close()
             engine.dispose()
 
     app = FastAPI(
         title="mmwe",
         version="0.1.0",
         summary="Related phrases from multimodal word embeddings (Mao et al. 2016).",
+        description="See docs/api.md for limits, errors and configuration.",
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.searcher = None
-    app.state.searcher_error = "not loaded yet"
+    app.state.holder = IndexHolder(settings.reload_file, on_swap=set_index)
+    app.state.launch_id = settings.launch_id or uuid.uuid4().hex[:16]
+    app.state.owner = f"{app.state.launch_id}:{os.getpid()}"
     install_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(related.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware)
+    for module in (health, related, vectors, info, evaluations, admin, pages):
+        app.include_router(module.router)
     return app

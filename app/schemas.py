@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.db.models import EvaluationResult, RunStatus
+
+
+def _valid_unicode(text: str) -> str:
+    """Reject lone surrogates (possible in JSON `\\ud800` escapes); they cannot be encoded in a response."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("text is not valid Unicode (lone surrogate)") from exc
+    return text
+
+
+Text = Annotated[str, AfterValidator(_valid_unicode)]
 
 
 class Hit(BaseModel):
@@ -26,5 +43,218 @@ class RelatedResponse(BaseModel):
     served_by: ServedBy
 
 
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    queries: list[Text] = Field(
+        min_length=1, max_length=10_000, description="Query phrases (at most MMWE_MAX_BATCH, default 1,000)."
+    )
+    k: int = Field(default=10, ge=1, le=1000, description="Related phrases per query (at most MMWE_MAX_K).")
+    exclude_query_words: bool = Field(
+        default=False, description="Drop phrases sharing a word with their query."
+    )
+    exact: bool = Field(
+        default=False, description="Search exhaustively instead of through the approximate index."
+    )
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+
+
+class BatchItem(BaseModel):
+    query: str = Field(description="The query as sent.")
+    normalized: str | None = Field(default=None, description="The normalised query (absent when it failed).")
+    results: list[Hit] = Field(default_factory=list)
+    oov: list[str] = Field(default_factory=list)
+    error: ErrorInfo | None = Field(
+        default=None, description="Why this query has no answer (e.g. only unknown words)."
+    )
+
+
+class BatchResponse(BaseModel):
+    results: list[BatchItem] = Field(description="One item per query, in request order.")
+    served_by: ServedBy
+
+
+class EmbeddedPhrase(BaseModel):
+    text: str = Field(description="The phrase as sent.")
+    normalized: str
+    tokens: list[str]
+    known: list[str] = Field(description="Words used for the phrase vector.")
+    oov: list[str] = Field(description="Words the model does not know (skipped).")
+
+
+class SimilarityResponse(BaseModel):
+    a: EmbeddedPhrase
+    b: EmbeddedPhrase
+    cosine: float = Field(description="Cosine similarity of the two phrase vectors, in [-1, 1].")
+    served_by: ServedBy
+
+
+class VectorResponse(EmbeddedPhrase):
+    dim: int
+    vector: list[float] = Field(
+        description="The L2-normalised phrase vector (mean of its known word vectors)."
+    )
+    served_by: ServedBy
+
+
 class Health(BaseModel):
     status: str = "ok"
+
+
+class Check(BaseModel):
+    ok: bool
+    detail: str | None = Field(default=None, description="What is wrong, when not ok.")
+
+
+class Readiness(BaseModel):
+    ready: bool
+    index: Check
+    database: Check
+
+
+class ModelInfo(BaseModel):
+    model_kind: str
+    dim: int
+    vocab_size: int
+    corpus: dict[str, Any]
+    metrics: dict[str, Any]
+    seed: int | None
+    created_at: str | None
+    manifest_sha256: str | None
+
+
+class IndexInfo(BaseModel):
+    path: str
+    factory: str
+    metric: str | None
+    num_phrases: int
+    dim: int
+    memory_bytes: int
+    memory: dict[str, Any] = Field(
+        description="Bytes per part; `mapped` parts are memory-mapped files, shared by the worker processes."
+    )
+    build_seconds: float | None
+    search_params: dict[str, Any]
+    recall: dict[str, Any] | None
+    phrase_sources: dict[str, Any]
+    created_at: str | None
+    generation: int = Field(
+        description="Reload generation of this worker (0 = the index loaded at start-up)."
+    )
+
+
+class BenchmarkResultOut(BaseModel):
+    """One benchmark's result, as `index.evaluation` computed it (the CLI prints the same numbers)."""
+
+    benchmark: str
+    kind: str = Field(description="triplets, similarity or analogy.")
+    path: str | None = Field(default=None, description="The benchmark file evaluated.")
+    dataset_sha256: str | None = Field(description="Its sha256.")
+    primary_metric: str | None = Field(
+        default=None, description="The headline metric's name (accuracy, spearman)."
+    )
+    metrics: dict[str, Any] = Field(description="Metric values (null when undefined).")
+    counts: dict[str, Any] = Field(default_factory=dict, description="Items evaluated, skipped as OOV, ...")
+    options: dict[str, Any] = Field(default_factory=dict)
+    details: dict[str, Any] = Field(default_factory=dict)
+    seconds: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_row(cls, data: Any) -> Any:
+        if isinstance(data, EvaluationResult):
+            stored = dict(data.metrics)
+            return {
+                **stored,
+                "benchmark": data.benchmark,
+                "kind": data.kind,
+                "dataset_sha256": data.dataset_sha256,
+            }
+        return data
+
+
+class EvaluationRunOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    status: RunStatus
+    suite: str | None
+    request: dict[str, Any]
+    requested_by: str | None
+    artifact_id: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    results: list[BenchmarkResultOut]
+
+    @field_validator("created_at", "started_at", "finished_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """SQLite returns naive datetimes (stored as UTC); answer with an explicit UTC offset everywhere."""
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+class EvaluationPage(BaseModel):
+    items: list[EvaluationRunOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class InfoResponse(BaseModel):
+    model: ModelInfo
+    index: IndexInfo
+    latest_evaluation: EvaluationRunOut | None = Field(
+        description="The latest evaluation run of the served embeddings (null: none, or database down)."
+    )
+    database: Check
+    worker_pid: int = Field(description="Process id of the worker that answered (several with MMWE_WORKERS).")
+
+
+class BenchmarkSpecIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Text = Field(min_length=1, max_length=128)
+    kind: Text = Field(min_length=1, max_length=32, description="Benchmark kind (see index.evaluation).")
+    path: Text = Field(min_length=1, max_length=4096, description="Dataset file on the server.")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class EvaluationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    suite: Text | None = Field(
+        default=None, max_length=128, description="A built-in suite name, e.g. 'default'."
+    )
+    benchmarks: list[BenchmarkSpecIn] | None = Field(default=None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> EvaluationRequest:
+        if (self.suite is None) == (self.benchmarks is None):
+            raise ValueError("give exactly one of 'suite' or 'benchmarks'")
+        return self
+
+
+class EvaluationAccepted(BaseModel):
+    id: int
+    status: RunStatus
+
+
+class ReloadRequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    index_dir: Text = Field(
+        min_length=1,
+        max_length=4096,
+        description="Index directory on the server (relative: under MMWE_DATA_DIR).",
+    )
+
+
+class ReloadResponse(BaseModel):
+    index: IndexInfo
+    previous: str | None = Field(description="The index directory served before.")

@@ -10,24 +10,55 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """Every variable is documented in README.md ("Configuration") and `.env.example`."""
+    """Every variable is documented in README.md ("Configuration") and docs/api.md ("Limits")."""
 
     model_config = SettingsConfigDict(env_prefix="MMWE_", extra="ignore")
 
-    host: str = Field("127.0.0.1", description="Interface the API binds to.")
-    port: int = Field(8000, ge=1, le=65535, description="TCP port of the API.")
-    workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")
-    data_dir: Path = Field(Path("data"), description="Root of corpora, embeddings, indexes and the SQLite file.")
-    index_dir: Path | None = Field(None, description="Phrase index served at start-up; default DATA_DIR/index/default.")
+    host: str = Field(default="127.0.0.1", description="Interface the API binds to.")
+    port: int = Field(default=8000, ge=1, le=65535, description="TCP port of the API.")
+    workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes.")
+    data_dir: Path = Field(
+        default=Path("data"), description="Root of corpora, embeddings, indexes and the SQLite file."
+    )
+    index_dir: Path | None = Field(
+        default=None, description="Phrase index served at start-up; default DATA_DIR/index/default."
+    )
     database_url: str | None = Field(
-        None,
+        default=None,
         validation_alias=AliasChoices("DATABASE_URL", "MMWE_DATABASE_URL"),
         description="SQLAlchemy URL; default sqlite:///DATA_DIR/mmwe.db.",
     )
-    admin_token: str | None = Field(None, description="Bearer token for /v1/admin/*; unset = admin refused.")
-    max_query_chars: int = Field(200, ge=1, description="Longest accepted query string.")
-    max_k: int = Field(100, ge=1, description="Largest k for /v1/related.")
-    log_level: str = Field("info", description="uvicorn log level.")
+    admin_token: str | None = Field(
+        default=None, description="Bearer token for /v1/admin/*; unset = admin refused."
+    )
+    max_query_chars: int = Field(default=200, ge=1, le=10_000, description="Longest accepted query string.")
+    max_k: int = Field(
+        default=100, ge=1, le=1000, description="Largest k for /v1/related and /v1/related/batch."
+    )
+    max_batch: int = Field(
+        default=1000, ge=1, le=10_000, description="Most queries in one /v1/related/batch call."
+    )
+    max_body_bytes: int = Field(
+        default=1 << 20, ge=1024, description="Largest accepted request body (413 above)."
+    )
+    search_threads: int = Field(
+        default=1, ge=1, le=64, description="FAISS (OpenMP) threads per worker process."
+    )
+    reload_file: Path | None = Field(
+        default=None,
+        description="File through which workers share /v1/admin/reload; `python -m app serve` sets it.",
+    )
+    reload_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often workers check the reload file."
+    )
+    launch_id: str | None = Field(
+        default=None,
+        description="One `python -m app serve` launch (set by it); other launches' runs are stale.",
+    )
+    eval_nice: int = Field(
+        default=19, ge=0, le=19, description="Niceness of evaluation processes (they also run SCHED_IDLE)."
+    )
+    log_level: str = Field(default="info", description="uvicorn log level.")
 
     @cached_property
     def resolved_index_dir(self) -> Path:

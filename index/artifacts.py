@@ -88,7 +88,9 @@ def read_manifest(directory: Path, expected_format: str, max_version: int) -> di
         raise ArtifactError(path, f"expected format {expected_format!r}, found {got!r}")
     version = manifest.get("version")
     if not isinstance(version, int) or version < 1 or version > max_version:
-        raise ArtifactError(path, f"unsupported {expected_format} version {version!r} (this build reads <= {max_version})")
+        raise ArtifactError(
+            path, f"unsupported {expected_format} version {version!r} (this build reads <= {max_version})"
+        )
     return manifest
 
 
@@ -207,5 +209,7 @@ def load_embeddings(directory: Path, *, mmap: bool = True, verify: bool = False)
     except (ValueError, OSError, EOFError) as exc:
         raise ArtifactError(vec_path, f"corrupt array: {exc}") from exc
     if vectors.dtype != np.float32 or vectors.ndim != 2 or vectors.shape[0] != len(words):
-        raise ArtifactError(vec_path, f"expected float32 [{len(words)}, D], found {vectors.dtype} {vectors.shape}")
+        raise ArtifactError(
+            vec_path, f"expected float32 [{len(words)}, D], found {vectors.dtype} {vectors.shape}"
+        )
     return Embeddings(words=words, counts=counts, vectors=vectors, manifest=manifest, path=directory)

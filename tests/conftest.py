@@ -16,7 +16,7 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-# --- databases: every DB test runs on SQLite and on the local PostgreSQL -------------------------------------
+# --- databases: every DB test runs on SQLite and on the local PostgreSQL ---
 
 import os  # noqa: E402
 import uuid  # noqa: E402

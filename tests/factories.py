@@ -36,6 +36,11 @@ def make_prepared_corpus(
         for sentence, image in rows:
             writer.add([ids.get(w, UNK) for w in tokenize(sentence)], image)
         splits[split] = writer.close()
-    manifest = {"format": CORPUS_FORMAT, "version": CORPUS_VERSION, "vocab_size": len(vocab), "splits": splits}
+    manifest = {
+        "format": CORPUS_FORMAT,
+        "version": CORPUS_VERSION,
+        "vocab_size": len(vocab),
+        "splits": splits,
+    }
     (out / "manifest.json").write_text(json.dumps(manifest))
     return out

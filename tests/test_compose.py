@@ -1,44 +1,286 @@
-"""The compose file's structure: services, healthcheck, depends_on conditions, volumes (no docker engine here)."""
+"""Deployment files without a docker engine: docker-compose.yml against the Compose Specification, and
+our own rules.
+
+The Compose Specification JSON schema comes from the `check-jsonschema` wheel (dev extra), which vendors
+it; the file is interpolated the way `docker compose` does (`${VAR:-default}`, `$$`) with the values of
+`.env.example` before it is validated. Run: `python -m pytest tests/test_compose.py`.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
+import subprocess
+import tomllib
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 import pytest
+import yaml
 
-yaml = pytest.importorskip("yaml")
 ROOT = Path(__file__).resolve().parents[1]
+JOB_PROFILES = ("prepare", "features", "train", "index", "evaluate")
+# ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}, ${NAME:+alt}, ${NAME+alt}, $NAME
+VAR = re.compile(
+    r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?+])?(?P<arg>[^}]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
+)
+
+
+def env_file(path: Path) -> dict[str, str]:
+    """KEY=value lines of a .env file; comments and blank lines are ignored."""
+    values: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise AssertionError(f"{path}:{number}: not a KEY=value line: {line!r}")
+        values[key] = value
+    return values
+
+
+def documented(path: Path) -> set[str]:
+    """Every variable the file documents, set (`KEY=`) or shown commented out (`# KEY=`)."""
+    return set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", path.read_text(encoding="utf-8"), re.MULTILINE))
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """Compose's interpolation: substitute ${...}, keep `$$` as a literal `$`; an unset ${X:?err} fails."""
+
+    def sub(match: re.Match[str]) -> str:
+        name = match.group("braced") or match.group("bare")
+        op, arg = match.group("op"), match.group("arg") or ""
+        value = env.get(name)
+        if op in (":-", "-"):
+            return arg if value is None or (op == ":-" and value == "") else value
+        if op in (":?", "?"):
+            if value is None or (op == ":?" and value == ""):
+                raise AssertionError(f"required variable {name} is unset: {arg}")
+            return value
+        if op in (":+", "+"):
+            return arg if value is not None and (op == "+" or value) else ""
+        return value or ""
+
+    parts = text.split("$$")
+    return "$".join(VAR.sub(sub, part) for part in parts)
+
+
+def used_variables(node: Any) -> set[str]:
+    """Variables interpolated anywhere in a parsed, not yet interpolated, YAML document (not comments)."""
+    if isinstance(node, dict):
+        return set().union(*(used_variables(k) | used_variables(v) for k, v in node.items()))
+    if isinstance(node, list):
+        return set().union(*(used_variables(v) for v in node))
+    if isinstance(node, str):
+        return {m.group("braced") or m.group("bare") for part in node.split("$$") for m in VAR.finditer(part)}
+    return set()
 
 
 @pytest.fixture(scope="module")
-def compose() -> dict:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+def compose() -> dict[str, Any]:
+    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    data: dict[str, Any] = yaml.safe_load(interpolate(text, env_file(ROOT / ".env.example")))
+    return data
 
 
-def test_services_and_ordering(compose: dict) -> None:
-    services = compose["services"]
-    assert {"db", "migrate", "api"} <= set(services)
-    assert "healthcheck" in services["db"] and "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
-    assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
-    api_deps = services["api"]["depends_on"]
-    assert api_deps["db"]["condition"] == "service_healthy"
-    assert api_deps["migrate"]["condition"] == "service_completed_successfully"
-    assert services["migrate"]["command"][-2:] == ["db", "upgrade"]
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = compose["services"]
+    return result
 
 
-def test_volumes_and_readonly_artifacts(compose: dict) -> None:
-    services = compose["services"]
-    assert "pgdata:/var/lib/postgresql/data" in services["db"]["volumes"]
-    assert any(v.startswith("artifacts:") and v.endswith(":ro") for v in services["api"]["volumes"])
-    assert {"pgdata", "artifacts"} <= set(compose["volumes"])
-    jobs = [name for name, s in services.items() if s.get("profiles")]
-    assert jobs, "training and index jobs run under a profile"
-    for name in jobs:
-        assert not any(v.endswith(":ro") for v in services[name].get("volumes", [])), name
+def compose_schema() -> dict[str, Any]:
+    path = resources.files("check_jsonschema.builtin_schemas.vendor").joinpath("compose-spec.json")
+    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return schema
 
 
-def test_dockerfile_uses_make_targets() -> None:
-    text = (ROOT / "Dockerfile").read_text()
-    assert "make install" in text and "USER mmwe" in text
-    make = (ROOT / "Makefile").read_text()
-    assert "\ninstall:" in make and "\nserve:" in make and "\nindex:" in make
+def test_schema_is_the_compose_specification() -> None:
+    schema = compose_schema()
+    assert schema["$id"] == "compose_spec.json"
+    assert {"services", "volumes", "networks"} <= set(schema["properties"])
+
+
+@pytest.mark.parametrize("env", ["example", "empty"])
+def test_compose_file_validates_against_the_specification(env: str) -> None:
+    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    values = env_file(ROOT / ".env.example") if env == "example" else {}
+    data = yaml.safe_load(interpolate(text, values))
+    validator = jsonschema.Draft202012Validator(compose_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
+
+
+def test_the_validation_catches_mistakes() -> None:
+    validator = jsonschema.Draft202012Validator(compose_schema())
+    bad = {"services": {"api": {"image": "x", "depends_on": {"db": {"condition": "service_ready"}}}}}
+    assert list(validator.iter_errors(bad))
+    assert list(
+        validator.iter_errors({"services": {"api": {"image": "x", "healthcheck": {"tset": ["CMD"]}}}})
+    )
+
+
+def test_every_variable_is_documented_and_every_documented_one_is_used() -> None:
+    from app.settings import Settings
+
+    doc = documented(ROOT / ".env.example")
+    compose_vars = used_variables(yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8")))
+    dockerfile_args = set(re.findall(r"^ARG\s+([A-Z_][A-Z0-9_]*)=", (ROOT / "Dockerfile").read_text(), re.M))
+    settings_vars = set()
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        choices = getattr(alias, "choices", None)
+        settings_vars.add(str(choices[0]) if choices else f"MMWE_{name.upper()}")
+    missing = (compose_vars | settings_vars) - doc
+    assert not missing, f".env.example does not document {sorted(missing)}"
+    build_only = {"PYTHON_IMAGE", "CUDA_IMAGE"}  # base images: `docker build --build-arg`, not .env
+    unused = doc - compose_vars - settings_vars - (dockerfile_args - build_only)
+    assert not unused, f".env.example documents variables nothing reads: {sorted(unused)}"
+
+
+def test_database_service(services: dict[str, Any], compose: dict[str, Any]) -> None:
+    db = services["db"]
+    assert db["image"].startswith("postgres:")
+    assert "pgdata:/var/lib/postgresql/data" in db["volumes"]
+    assert "pgdata" in compose["volumes"] and not compose["volumes"]["pgdata"], (
+        "pgdata is a plain named volume"
+    )
+    assert "pg_isready" in " ".join(db["healthcheck"]["test"])
+
+
+def test_migrate_then_api(services: dict[str, Any]) -> None:
+    migrate, api = services["migrate"], services["api"]
+    assert migrate["command"] == ["python", "-m", "app", "db", "upgrade"]
+    assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
+    assert migrate["restart"] == "no"
+    assert api["depends_on"]["db"]["condition"] == "service_healthy"
+    assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert "profiles" not in api and "profiles" not in migrate and "profiles" not in services["db"]
+
+
+def test_api_is_configured_from_the_environment(services: dict[str, Any]) -> None:
+    api = services["api"]
+    raw = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"]["api"]
+    assert raw["environment"]["MMWE_WORKERS"].startswith("${MMWE_WORKERS")
+    assert {"path": ".env", "required": False} in api["env_file"]
+    assert (
+        api["environment"]["DATABASE_URL"].startswith("postgresql+psycopg://")
+        and "@db:5432/" in (api["environment"]["DATABASE_URL"])
+    )
+    assert api["environment"]["MMWE_HOST"] == "0.0.0.0"
+    assert api["ports"] == ["127.0.0.1:8000:8000"]
+
+
+def test_api_healthcheck_is_readiness(services: dict[str, Any]) -> None:
+    test = services["api"]["healthcheck"]["test"]
+    assert test[0] in ("CMD", "CMD-SHELL")
+    assert "http://127.0.0.1:8000/readyz" in " ".join(test)
+
+
+def test_api_mounts_artifacts_read_only(services: dict[str, Any]) -> None:
+    api = services["api"]
+    assert "artifacts:/data:ro" in api["volumes"]
+    assert api["environment"]["MMWE_DATA_DIR"] == "/data"
+    assert api["environment"]["MMWE_INDEX_DIR"].startswith("/data/index/")
+
+
+def test_jobs_under_profiles_share_the_artifact_volume(services: dict[str, Any]) -> None:
+    api_image = services["api"]["image"]
+    for profile in JOB_PROFILES:
+        jobs = [name for name, s in services.items() if profile in s.get("profiles", [])]
+        assert jobs, f"no service under the {profile!r} profile"
+        for name in jobs:
+            job = services[name]
+            assert "artifacts:/data" in job["volumes"], f"{name} must write the artifacts volume"
+            assert job["image"] == api_image, f"{name} must reuse the api image"
+            assert job["restart"] == "no"
+            assert job["entrypoint"][:2] == ["python", "-m"], name
+
+
+def test_job_commands_parse_with_the_real_clis(services: dict[str, Any]) -> None:
+    """Each job's entrypoint + default command parses with the real CLI parser: no unknown command or flag."""
+    import importlib
+
+    for name, service in services.items():
+        entry = service.get("entrypoint")
+        if not entry:
+            continue
+        assert entry[:2] == ["python", "-m"], name
+        parser = importlib.import_module(f"{entry[2]}.__main__").build_parser()
+        argv = [*entry[3:], *service.get("command", [])]
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:
+            raise AssertionError(
+                f"service {name}: `python -m {entry[2]} {' '.join(argv)}` does not parse"
+            ) from exc
+        assert callable(getattr(args, "func", None)), name
+
+
+def test_gpu_profile(services: dict[str, Any]) -> None:
+    gpu = {name: s for name, s in services.items() if "gpu" in s.get("profiles", [])}
+    assert gpu, "no service under the gpu profile"
+    for name, service in gpu.items():
+        assert service["build"]["target"] == "gpu", name
+        devices = service["deploy"]["resources"]["reservations"]["devices"]
+        assert any("gpu" in d["capabilities"] and d.get("driver") == "nvidia" for d in devices), name
+        assert "artifacts:/data" in service["volumes"], name
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    stages = dict(re.findall(r"^FROM\s+\$\{?(\w+)\}?\s+AS\s+(\w+)", dockerfile, re.M))
+    assert stages.get("CUDA_IMAGE") == "gpu"
+    assert re.search(r"^ARG CUDA_IMAGE=nvidia/cuda:\S+", dockerfile, re.M)
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "optional-dependencies"
+    ]
+    faiss_gpu = next(r for r in extras["gpu"] if r.startswith("faiss-gpu"))
+    assert f"pip install '{faiss_gpu}'" in dockerfile, "the GPU image installs the gpu extra's faiss-gpu"
+
+
+def test_images_run_as_non_root(services: dict[str, Any]) -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    for stage in re.split(r"^FROM\s", dockerfile, flags=re.M)[1:]:
+        users = re.findall(r"^USER\s+(\S+)", stage, re.M)
+        assert users and users[-1] not in ("root", "0"), f"stage {stage.split()[2]} ends as root"
+    for name, service in services.items():
+        if service.get("build"):
+            assert str(service.get("user", "10001")).split(":")[0] not in ("root", "0"), name
+
+
+def test_dockerfile_builds_with_the_readme_make_targets() -> None:
+    """Every `make ...` in the Dockerfile is a target the Makefile really has (checked with `make -n`)."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    calls = re.findall(r"(?:^RUN|&&)\s+make\s+([a-z][\w-]*(?:\s+[A-Z_]+=\S+)*)", dockerfile, re.M)
+    targets = {call.split()[0] for call in calls}
+    assert {"install", "system-deps"} <= targets
+    for call in calls:
+        args = [a.replace("$VENV", "/nonexistent/venv") for a in call.split()]
+        done = subprocess.run(
+            [make, "-n", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True
+        )
+        assert done.returncode == 0, f"`make {call}`: {done.stderr.strip()}"
+    dry = subprocess.run(
+        [make, "-n", "install", "VENV=/nonexistent/venv", "PYTHON_BOOT=python3.11"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert "pip install" in dry.stdout and "[serve,train]" in dry.stdout
+
+
+def test_docker_build_context_excludes_local_state() -> None:
+    ignored = set((ROOT / ".dockerignore").read_text(encoding="utf-8").split())
+    assert {".venv", "data", ".env", ".git", "test-output"} <= ignored
+
+
+def test_interpolation_follows_compose_rules() -> None:
+    env = {"SET": "x", "EMPTY": ""}
+    assert interpolate("${SET:-d} ${EMPTY:-d} ${EMPTY-d} ${UNSET-d} $$HOME ${SET}", env) == "x d  d $HOME x"
+    with pytest.raises(AssertionError, match="UNSET"):
+        interpolate("${UNSET:?needed}", env)

@@ -1,7 +1,7 @@
 """`python -m training <command> ...` — every training-side job. `python -m training --help` lists them.
 
-Each command lives in its own module exposing `add_parser(subparsers)`, which registers the sub-parser and sets
-`func(args) -> int` as its default. This file only wires them together.
+Each command lives in its own module exposing `add_parser(subparsers)`, which registers the sub-parser and
+sets `func(args) -> int` as its default. This file only wires them together.
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ import sys
 
 # Modules that provide commands, in the order --help lists them.
 COMMAND_MODULES = [
+    "training.corpus.prepare_cli",
+    "training.features.cli",
     "training.train",
     "training.word2vec",
+    "training.evaluate_cli",
 ]
 
 

@@ -126,7 +126,9 @@ def train_word2vec(corpus_dir: Path, out: Path, config: Word2VecConfig) -> dict[
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("word2vec", help="train the word2vec baseline (gensim) on a prepared corpus")
-    p.add_argument("--corpus", type=Path, required=True, help="prepared corpus directory (python -m training prepare)")
+    p.add_argument(
+        "--corpus", type=Path, required=True, help="prepared corpus directory (python -m training prepare)"
+    )
     p.add_argument("--out", type=Path, required=True, help="embeddings directory to write")
     p.add_argument("--dim", type=int, default=128, help="vector size (default 128, as the paper's models)")
     p.add_argument("--window", type=int, default=5, help="context window (default 5)")
@@ -155,5 +157,6 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     manifest = train_word2vec(args.corpus, args.out, config)
-    print(f"wrote {args.out}: {manifest['vocab_size']} words x {manifest['dim']} ({manifest['metrics']['train_seconds']} s)")
+    seconds = manifest["metrics"]["train_seconds"]
+    print(f"wrote {args.out}: {manifest['vocab_size']} words x {manifest['dim']} ({seconds} s)")
     return 0

@@ -1,1 +1,3 @@
-"""Persistence: SQLAlchemy 2.0 models and sessions. The schema is created by Alembic (`python -m app db upgrade`)."""
+"""Persistence: SQLAlchemy 2.0 models and sessions.
+
+The schema is created by Alembic (`python -m app db upgrade`)."""

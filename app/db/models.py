@@ -20,7 +20,7 @@ class Base(DeclarativeBase):
 
 class ArtifactKind(enum.StrEnum):
     embeddings = "embeddings"
-    index = "index"
+    index = "index"  # type: ignore[assignment]  # the member shadows str.index; values are what matter
 
 
 class RunStatus(enum.StrEnum):
@@ -31,13 +31,15 @@ class RunStatus(enum.StrEnum):
 
 
 class Artifact(Base):
-    """A model (embeddings) or phrase index that the service has served, identified by its manifest checksum."""
+    """A model (embeddings) or phrase index the service has served, identified by its manifest checksum."""
 
     __tablename__ = "artifacts"
     __table_args__ = (UniqueConstraint("kind", "manifest_sha256", name="uq_artifacts_kind_sha"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[ArtifactKind] = mapped_column(Enum(ArtifactKind, name="artifact_kind", native_enum=False, length=16))
+    kind: Mapped[ArtifactKind] = mapped_column(
+        Enum(ArtifactKind, name="artifact_kind", native_enum=False, length=16)
+    )
     path: Mapped[str] = mapped_column(Text)
     format_version: Mapped[int] = mapped_column(Integer)
     model_kind: Mapped[str | None] = mapped_column(String(32))
@@ -61,6 +63,7 @@ class EvaluationRun(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(String(64))  # "<launch id>:<worker pid>" executing the run
 
     artifact: Mapped[Artifact | None] = relationship()
     results: Mapped[list[EvaluationResult]] = relationship(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -20,7 +21,9 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args={"connect_timeout": 5})
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args={"connect_timeout": 5}
+    )
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -30,3 +33,22 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     with factory() as session:
         yield session
+
+
+def database_problem(engine: Engine, head: str | None) -> str | None:
+    """None when the database answers and is migrated to `head`; otherwise what is wrong, in one line."""
+    try:
+        with engine.connect() as conn:
+            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except DBAPIError as exc:
+        first = (str(exc.orig or exc).strip().splitlines() or [type(exc).__name__])[0]
+        if "alembic_version" in first:
+            return "database reachable but not migrated (run `python -m app db upgrade`)"
+        return f"database unreachable: {first}"
+    except Exception as exc:  # e.g. a bad URL: readiness reports it instead of failing
+        return f"database unreachable: {type(exc).__name__}: {exc}".splitlines()[0]
+    if head is not None and version != head:
+        return (
+            f"database schema at revision {version}, this build needs {head} (run `python -m app db upgrade`)"
+        )
+    return None

@@ -1,17 +1,27 @@
-"""`GET /v1/related`: the k phrases nearest to a query phrase by cosine similarity."""
+"""`GET /v1/related`, `POST /v1/related/batch`: the k phrases nearest to a query phrase by cosine.
+
+The search itself (CPU-bound, FAISS releases the GIL) runs in the thread pool, off the event loop.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from app.deps import SearcherDep, SettingsDep
-from app.errors import BadRequest
-from app.schemas import Hit, RelatedResponse, ServedBy
+from app.deps import PoolDep, SearcherDep, SettingsDep
+from app.errors import BadRequest, Unprocessable
+from app.schemas import BatchItem, BatchRequest, BatchResponse, ErrorInfo, Hit, RelatedResponse, ServedBy
+from app.settings import Settings
 from index.search import PhraseSearcher, Related
 
 router = APIRouter(prefix="/v1", tags=["related"])
+
+QUERY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Empty query, or longer than MMWE_MAX_QUERY_CHARS; k above MMWE_MAX_K."},
+    422: {"description": "Invalid parameters, or a query with no word the model knows."},
+    503: {"description": "No index is loaded."},
+}
 
 
 def served_by(searcher: PhraseSearcher) -> ServedBy:
@@ -25,32 +35,111 @@ def served_by(searcher: PhraseSearcher) -> ServedBy:
     )
 
 
-def to_response(related: Related, searcher: PhraseSearcher) -> RelatedResponse:
+def hits(related: Related) -> list[Hit]:
+    return [Hit(phrase=h.phrase, score=h.score, count=h.count) for h in related.hits]
+
+
+def query_problem(q: str, settings: Settings) -> str | None:
+    if not q.strip():
+        return "q must not be empty"
+    if len(q) > settings.max_query_chars:
+        return f"q is longer than {settings.max_query_chars} characters (MMWE_MAX_QUERY_CHARS)"
+    return None
+
+
+def check_query(q: str, settings: Settings) -> str:
+    problem = query_problem(q, settings)
+    if problem is not None:
+        raise BadRequest(problem, detail={"length": len(q)})
+    return q
+
+
+def check_k(k: int, settings: Settings) -> int:
+    if k > settings.max_k:
+        raise BadRequest(f"k must be at most {settings.max_k} (MMWE_MAX_K)", detail={"k": k})
+    return k
+
+
+QueryParam = Annotated[str, Query(description="Query phrase (one or more words).", max_length=10_000)]
+KParam = Annotated[int, Query(ge=1, le=1000, description="Number of related phrases (at most MMWE_MAX_K).")]
+ExcludeParam = Annotated[
+    bool, Query(description="Drop phrases sharing a word with the query (as the paper's positives do).")
+]
+ExactParam = Annotated[bool, Query(description="Search exhaustively, bypassing the approximate index.")]
+
+
+@router.get(
+    "/related",
+    response_model=RelatedResponse,
+    summary="Phrases related to a query phrase",
+    responses=QUERY_ERRORS,
+)
+async def related(
+    searcher: SearcherDep,
+    settings: SettingsDep,
+    pool: PoolDep,
+    q: QueryParam,
+    k: KParam = 10,
+    exclude_query_words: ExcludeParam = False,
+    exact: ExactParam = False,
+) -> RelatedResponse:
+    check_query(q, settings)
+    check_k(k, settings)
+    found = await pool.run(searcher.related, q, k, exclude_query_words=exclude_query_words, exact=exact)
     return RelatedResponse(
-        query=related.query,
-        normalized=related.normalized,
-        results=[Hit(phrase=h.phrase, score=h.score, count=h.count) for h in related.hits],
-        oov=related.oov,
+        query=found.query,
+        normalized=found.normalized,
+        results=hits(found),
+        oov=found.oov,
         served_by=served_by(searcher),
     )
 
 
-def check_query(q: str, settings: SettingsDep) -> str:
-    if not q.strip():
-        raise BadRequest("q must not be empty")
-    if len(q) > settings.max_query_chars:
-        raise BadRequest(f"q is longer than {settings.max_query_chars} characters", detail={"length": len(q)})
-    return q
-
-
-@router.get("/related", response_model=RelatedResponse, summary="Phrases related to a query phrase")
-def related(
-    searcher: SearcherDep,
-    settings: SettingsDep,
-    q: Annotated[str, Query(description="Query phrase (one or more words).", max_length=10_000)],
-    k: Annotated[int, Query(ge=1, le=1000, description="Number of related phrases (at most MMWE_MAX_K).")] = 10,
-) -> RelatedResponse:
-    check_query(q, settings)
-    if k > settings.max_k:
-        raise BadRequest(f"k must be at most {settings.max_k}", detail={"k": k})
-    return to_response(searcher.related(q, k), searcher)
+@router.post(
+    "/related/batch",
+    response_model=BatchResponse,
+    summary="Related phrases for many queries",
+    responses={**QUERY_ERRORS, 413: {"description": "Body larger than MMWE_MAX_BODY_BYTES."}},
+)
+async def related_batch(
+    searcher: SearcherDep, settings: SettingsDep, pool: PoolDep, body: BatchRequest
+) -> BatchResponse:
+    """Up to MMWE_MAX_BATCH queries; a query that cannot be answered gets an `error`, not the batch."""
+    if len(body.queries) > settings.max_batch:
+        raise Unprocessable(
+            f"at most {settings.max_batch} queries per batch (MMWE_MAX_BATCH)",
+            detail={"queries": len(body.queries)},
+        )
+    check_k(body.k, settings)
+    items: list[BatchItem | None] = []
+    valid: list[str] = []
+    for q in body.queries:
+        problem = query_problem(q, settings)
+        items.append(
+            BatchItem(query=q, error=ErrorInfo(code="bad_query", message=problem)) if problem else None
+        )
+        if problem is None:
+            valid.append(q)
+    answers = (
+        await pool.run(
+            searcher.related_batch,
+            valid,
+            body.k,
+            exclude_query_words=body.exclude_query_words,
+            exact=body.exact,
+        )
+        if valid
+        else []
+    )
+    it = iter(answers)
+    out: list[BatchItem] = []
+    for q, item in zip(body.queries, items, strict=True):
+        if item is not None:
+            out.append(item)
+            continue
+        answer = next(it)
+        if isinstance(answer, Related):
+            out.append(BatchItem(query=q, normalized=answer.normalized, results=hits(answer), oov=answer.oov))
+        else:
+            out.append(BatchItem(query=q, error=ErrorInfo(code="unanswerable_query", message=str(answer))))
+    return BatchResponse(results=out, served_by=served_by(searcher))

@@ -29,12 +29,18 @@ def test_runs_results_round_trip_and_cascade(migrated_database_url: str) -> None
     factory = make_sessionmaker(engine)
     with factory() as s:
         art = Artifact(
-            kind=ArtifactKind.index, path="/x", format_version=1, model_kind="a", manifest_sha256="f" * 64,
+            kind=ArtifactKind.index,
+            path="/x",
+            format_version=1,
+            model_kind="a",
+            manifest_sha256="f" * 64,
             manifest={"format": "mmwe.index"},
         )
         run = EvaluationRun(suite="default", request={"suite": "default"}, requested_by="admin", artifact=art)
         run.results.append(
-            EvaluationResult(benchmark="ws353", kind="similarity", metrics={"spearman": 0.61}, dataset_sha256=None)
+            EvaluationResult(
+                benchmark="ws353", kind="similarity", metrics={"spearman": 0.61}, dataset_sha256=None
+            )
         )
         s.add(run)
         s.commit()
@@ -49,8 +55,16 @@ def test_runs_results_round_trip_and_cascade(migrated_database_url: str) -> None
         assert s.scalar(sa.select(sa.func.count()).select_from(EvaluationResult)) == 0
     with factory() as s:
         for _ in range(2):
-            s.add(Artifact(kind=ArtifactKind.index, path="/y", format_version=1, model_kind=None,
-                           manifest_sha256="a" * 64, manifest={}))
+            s.add(
+                Artifact(
+                    kind=ArtifactKind.index,
+                    path="/y",
+                    format_version=1,
+                    model_kind=None,
+                    manifest_sha256="a" * 64,
+                    manifest={},
+                )
+            )
         with pytest.raises(IntegrityError):
             s.commit()
     engine.dispose()

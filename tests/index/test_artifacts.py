@@ -14,8 +14,15 @@ from index.text import normalize_phrase, tokenize
 def _write(path: Path, words: list[str], seed: int = 0) -> dict:
     vecs = np.random.default_rng(seed).standard_normal((len(words), 4)).astype(np.float32)
     return write_embeddings(
-        path, words, list(range(len(words), 0, -1)), vecs,
-        model_kind="word2vec", corpus={"name": "t"}, training={}, metrics={}, seed=seed,
+        path,
+        words,
+        list(range(len(words), 0, -1)),
+        vecs,
+        model_kind="word2vec",
+        corpus={"name": "t"},
+        training={},
+        metrics={},
+        seed=seed,
     )
 
 

@@ -19,7 +19,9 @@ def _corpus(tmp_path: Path) -> Path:
         "my {} chases a ball of yarn",
     ]
     train = [(t.format(w), -1) for _ in range(60) for t in templates for w in ("cat", "kitten")]
-    train += [(s, -1) for _ in range(60) for s in ("the truck drives on the highway", "a red truck carries cargo")]
+    train += [
+        (s, -1) for _ in range(60) for s in ("the truck drives on the highway", "a red truck carries cargo")
+    ]
     return make_prepared_corpus(tmp_path / "corpus", train)
 
 

@@ -18,7 +18,7 @@ PAD, UNK, BOS, EOS = 0, 1, 2, 3
 
 
 class ShardWriter:
-    """Append sentences (token-id arrays) to one split folder; starts a new shard every `shard_tokens` tokens."""
+    """Append sentences (token-id arrays) to one split folder; a new shard every `shard_tokens` tokens."""
 
     def __init__(self, split_dir: Path, shard_tokens: int = 50_000_000) -> None:
         self.split_dir = Path(split_dir)
@@ -31,9 +31,10 @@ class ShardWriter:
 
     def _open(self) -> None:
         k = f"{self.shard_index:05d}"
-        self._tokens = open(self.split_dir / f"tokens-{k}.bin", "wb")
-        self._offsets = open(self.split_dir / f"offsets-{k}.bin", "wb")
-        self._images = open(self.split_dir / f"images-{k}.bin", "wb")
+        # Kept open across add() calls, closed in _close_shard().
+        self._tokens = open(self.split_dir / f"tokens-{k}.bin", "wb")  # noqa: SIM115
+        self._offsets = open(self.split_dir / f"offsets-{k}.bin", "wb")  # noqa: SIM115
+        self._images = open(self.split_dir / f"images-{k}.bin", "wb")  # noqa: SIM115
         self._offsets.write(np.zeros(1, dtype="<i8").tobytes())
         self._shard_pos = 0
 
@@ -54,9 +55,33 @@ class ShardWriter:
         self.num_sentences += 1
         self.num_tokens += len(ids)
 
+    def add_batch(self, token_ids: np.ndarray, lengths: np.ndarray, image_number: int = -1) -> None:
+        """Append several sentences of one image at once: `token_ids` concatenated, `lengths` per sentence."""
+        ids = np.asarray(token_ids, dtype="<i4")
+        lengths = np.asarray(lengths, dtype="<i8")
+        total = int(lengths.sum())
+        if total != len(ids):
+            raise ValueError(f"lengths sum to {total} but {len(ids)} token ids were given")
+        if self._shard_pos and self._shard_pos + total > self.shard_tokens:
+            starts = np.concatenate([[0], np.cumsum(lengths)])
+            for i in range(len(lengths)):
+                self.add(ids[starts[i] : starts[i + 1]], image_number)
+            return
+        self._tokens.write(ids.tobytes())
+        ends = self._shard_pos + np.cumsum(lengths)
+        self._offsets.write(ends.astype("<i8").tobytes())
+        self._images.write(np.full(len(lengths), image_number, dtype="<i8").tobytes())
+        self._shard_pos += total
+        self.num_sentences += len(lengths)
+        self.num_tokens += total
+
     def close(self) -> dict[str, Any]:
         self._close_shard()
-        return {"shards": self.shard_index + 1, "num_sentences": self.num_sentences, "num_tokens": self.num_tokens}
+        return {
+            "shards": self.shard_index + 1,
+            "num_sentences": self.num_sentences,
+            "num_tokens": self.num_tokens,
+        }
 
 
 @dataclass(frozen=True)
@@ -90,7 +115,9 @@ class PreparedCorpus:
     def shards(self, split: str) -> Iterator[Shard]:
         for tok_path in self.shard_paths(split):
             k = tok_path.name[len("tokens-") : -len(".bin")]
-            tokens = np.memmap(tok_path, dtype="<i4", mode="r") if tok_path.stat().st_size else np.zeros(0, "<i4")
+            tokens = (
+                np.memmap(tok_path, dtype="<i4", mode="r") if tok_path.stat().st_size else np.zeros(0, "<i4")
+            )
             offsets = np.fromfile(self.path / split / f"offsets-{k}.bin", dtype="<i8")
             images = np.fromfile(self.path / split / f"images-{k}.bin", dtype="<i8")
             yield Shard(tokens=tokens, offsets=offsets, images=images)

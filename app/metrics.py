@@ -1,0 +1,115 @@
+"""Prometheus metrics: requests and latency by route and status, index size, evaluation runs by status.
+
+Request metrics are recorded by `MetricsMiddleware` (a plain ASGI middleware; the route label is the route's
+path template, so unknown paths cannot blow up cardinality). With several workers, `python -m app serve` sets
+`PROMETHEUS_MULTIPROC_DIR` and every worker's `/metrics` aggregates all workers. Evaluation runs by status are
+counted in the database at scrape time (the database is their source of truth across workers and restarts).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.db.models import EvaluationRun, RunStatus
+from index.search import PhraseSearcher
+
+log = logging.getLogger("mmwe.app")
+
+REQUESTS = Counter(
+    "mmwe_http_requests", "HTTP requests by method, route template and status.", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "mmwe_http_request_duration_seconds",
+    "HTTP request latency by method, route template and status.",
+    ["method", "route", "status"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+)
+INDEX_PHRASES = Gauge("mmwe_index_phrases", "Phrases in the served index.", multiprocess_mode="mostrecent")
+INDEX_BYTES = Gauge("mmwe_index_memory_bytes", "Memory of the served index.", multiprocess_mode="mostrecent")
+INDEX_RELOADS = Counter("mmwe_index_reloads", "Index reloads by outcome.", ["outcome"])
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def set_index(searcher: PhraseSearcher | None) -> None:
+    INDEX_PHRASES.set(searcher.num_phrases if searcher is not None else 0)
+    INDEX_BYTES.set(searcher.memory_bytes() if searcher is not None else 0)
+
+
+class MetricsMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            labels = (scope["method"], route, str(status))
+            REQUESTS.labels(*labels).inc()
+            LATENCY.labels(*labels).observe(time.perf_counter() - start)
+
+
+class EvaluationRunsCollector(Collector):
+    """`mmwe_evaluation_runs{status}`, counted in the database; absent when the database is unreachable."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self.factory = factory
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily("mmwe_evaluation_runs", "Evaluation runs by status.", labels=["status"])
+        try:
+            with self.factory() as session:
+                query = select(EvaluationRun.status, func.count()).group_by(EvaluationRun.status)
+                rows = {status: count for status, count in session.execute(query).all()}
+        except Exception as exc:  # a scrape must not fail because the database is down
+            log.warning("metrics: evaluation runs not counted: %s", str(exc).splitlines()[0])
+            return []
+        for status in RunStatus:
+            family.add_metric([status.value], float(rows.get(status, 0)))
+        return [family]
+
+
+def render(factory: sessionmaker[Session]) -> bytes:
+    """The exposition text: process-wide (or all workers') metrics, then the database-backed ones."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        base = generate_latest(registry)
+    else:
+        from prometheus_client import REGISTRY
+
+        base = generate_latest(REGISTRY)
+    db_registry = CollectorRegistry()
+    db_registry.register(EvaluationRunsCollector(factory))
+    return base + generate_latest(db_registry)

@@ -1,0 +1,46 @@
+"""`POST /v1/admin/reload`: load another index fully, then swap it in atomically (admin only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+
+from app.deps import AdminDep, HolderDep, SettingsDep
+from app.errors import Unprocessable
+from app.metrics import INDEX_RELOADS
+from app.routes.evaluations import ADMIN_ERRORS
+from app.routes.info import index_info
+from app.schemas import ReloadRequestBody, ReloadResponse
+from index.errors import ArtifactError
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+
+@router.post(
+    "/reload",
+    response_model=ReloadResponse,
+    summary="Serve another index (hot reload)",
+    responses={**ADMIN_ERRORS, 422: {"description": "The index is broken; the old one keeps serving."}},
+)
+def reload(
+    _admin: AdminDep, holder: HolderDep, settings: SettingsDep, body: ReloadRequestBody
+) -> ReloadResponse:
+    """Requests in flight finish on the old index, later ones use the new one. With several workers, the
+    others follow within MMWE_RELOAD_POLL_SECONDS."""
+    path = Path(body.index_dir)
+    if not path.is_absolute():
+        path = settings.data_dir / path
+    previous = holder.current
+    try:
+        searcher = holder.reload(path)
+    except ArtifactError as exc:
+        INDEX_RELOADS.labels("rejected").inc()
+        raise Unprocessable(
+            f"index rejected, the previous one keeps serving: {exc}", detail={"index_dir": str(path)}
+        ) from exc
+    INDEX_RELOADS.labels("applied").inc()
+    return ReloadResponse(
+        index=index_info(searcher, holder.generation),
+        previous=str(previous.path) if previous is not None else None,
+    )

@@ -1,0 +1,88 @@
+"""Evaluation runs: `POST /v1/admin/evaluations` (admin) queues one, `GET /v1/evaluations[/{id}]` shows."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+
+from app.deps import AdminDep, SearcherDep, SessionDep
+from app.errors import NotFound, Unprocessable
+from app.evaluations import store
+from app.schemas import EvaluationAccepted, EvaluationPage, EvaluationRequest, EvaluationRunOut
+from index.evaluation import BUILTIN_SUITES, BenchmarkError, BenchmarkSpec
+
+router = APIRouter(tags=["evaluations"])
+
+ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No bearer token."},
+    403: {"description": "Wrong token, or admin disabled (MMWE_ADMIN_TOKEN unset)."},
+}
+
+
+def check_request(body: EvaluationRequest) -> None:
+    """Refuse at once what the run would fail on: unknown suite, kind or option, missing benchmark file."""
+    if body.suite is not None and body.suite not in BUILTIN_SUITES:
+        raise Unprocessable(f"unknown suite {body.suite!r}", detail={"suites": sorted(BUILTIN_SUITES)})
+    specs = BUILTIN_SUITES.get(body.suite or "", ()) or [
+        BenchmarkSpec(b.name, b.kind, b.path, b.options) for b in body.benchmarks or []
+    ]
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise Unprocessable("benchmark names must be unique", detail={"names": names})
+    for spec in specs:
+        try:
+            spec.effective_options()
+            path = spec.resolved_path()
+        except (BenchmarkError, ValueError, OSError) as exc:
+            raise Unprocessable(str(exc), detail={"benchmark": spec.name}) from exc
+        if not path.is_file():
+            raise Unprocessable(
+                f"benchmark file not found on the server: {path}", detail={"benchmark": spec.name}
+            )
+
+
+@router.post(
+    "/v1/admin/evaluations",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=EvaluationAccepted,
+    summary="Evaluate the served embeddings in the background",
+    responses={**ADMIN_ERRORS, 422: {"description": "Unknown suite, missing benchmark file, or bad body."}},
+)
+def trigger_evaluation(
+    request: Request, _admin: AdminDep, searcher: SearcherDep, session: SessionDep, body: EvaluationRequest
+) -> EvaluationAccepted:
+    """`{"suite": "default"}` runs the built-in suite; `{"benchmarks": [...]}` runs a list. Poll
+    `GET /v1/evaluations/{id}`: queued -> running -> succeeded | failed (with the error)."""
+    check_request(body)
+    artifact = store.register_served(session, searcher)
+    run = store.create_run(
+        session, body.model_dump(exclude_none=True), artifact, request.app.state.owner, "admin"
+    )
+    request.app.state.runner.submit(run.id)
+    return EvaluationAccepted(id=run.id, status=run.status)
+
+
+@router.get("/v1/evaluations", response_model=EvaluationPage, summary="Evaluation runs, newest first")
+def list_evaluations(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="Runs to skip.")] = 0,
+) -> EvaluationPage:
+    runs, total = store.list_runs(session, limit, offset)
+    return EvaluationPage(
+        items=[EvaluationRunOut.model_validate(r) for r in runs], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get(
+    "/v1/evaluations/{run_id}",
+    response_model=EvaluationRunOut,
+    summary="One evaluation run",
+    responses={404: {"description": "No such run."}},
+)
+def get_evaluation(session: SessionDep, run_id: int) -> EvaluationRunOut:
+    run = store.get_run(session, run_id) if 0 < run_id < 2**31 else None
+    if run is None:
+        raise NotFound(f"evaluation run {run_id} not found")
+    return EvaluationRunOut.model_validate(run)

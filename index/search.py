@@ -1,0 +1,318 @@
+"""Load an `mmwe.index` artifact and answer related-phrase and similarity queries.
+
+    from index.search import PhraseSearcher
+    s = PhraseSearcher.load(Path("data/index"))
+    s.related("hot dog", k=10).hits        # [Hit(phrase, score, count), ...], best first
+    s.similarity("dog", "puppy")[0]         # cosine of the two phrase vectors
+
+Queries are embedded like phrases (mean of word vectors, L2-normalised) but skip OOV words, which are reported
+back; a query with no known word raises QueryError. The query phrase itself never appears in its hits, and a
+search always returns min(k, available) hits: when an approximate index yields too few candidates (IVF lists
+too small, many hits filtered), the search widens and finally falls back to exact search.
+
+Thread safety: all state is fixed at load; per-query search parameters travel in FAISS SearchParameters
+objects, so concurrent searches from many threads are safe.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from index.ann import is_exact, omp_threads, param_name, parameters_for, set_default_params, threads_for
+from index.artifacts import Embeddings, load_embeddings, read_manifest, read_vocab, verify_checksums
+from index.build import EMBEDDINGS_DIR, INDEX_FILE, INDEX_FORMAT, INDEX_VERSION, PHRASES_FILE, VECTORS_FILE
+from index.errors import ArtifactError, QueryError
+from index.gpu import GpuSession, use_gpu
+from index.phrases import mean_normalized
+from index.text import tokenize
+
+MMAP_FLAGS = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
+
+
+@dataclass(frozen=True)
+class EmbeddedQuery:
+    text: str
+    tokens: list[str]
+    known: list[str]
+    oov: list[str]
+    vector: np.ndarray  # float32 [D], L2-normalised
+
+
+@dataclass(frozen=True)
+class Hit:
+    phrase: str
+    score: float
+    count: int
+
+
+@dataclass(frozen=True)
+class Related:
+    query: str
+    normalized: str
+    hits: list[Hit]
+    oov: list[str]
+
+
+def read_faiss(path: Path, mmap: bool) -> tuple[Any, bool]:
+    """Read index.faiss (memory-mapped when asked and possible); ArtifactError naming it if unreadable."""
+    if not path.is_file():
+        raise ArtifactError(path, "missing index file")
+    if mmap:
+        try:
+            return faiss.read_index(str(path), MMAP_FLAGS), True
+        except RuntimeError:
+            pass  # this index type or file cannot be mapped: read it normally (which reports real corruption)
+    try:
+        return faiss.read_index(str(path)), False
+    except RuntimeError as exc:
+        reason = str(exc).strip().splitlines()
+        raise ArtifactError(path, f"corrupt FAISS index: {reason[-1] if reason else exc}") from exc
+
+
+class PhraseSearcher:
+    """A loaded phrase index. Build one with `PhraseSearcher.load(path)`."""
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        manifest: dict[str, Any],
+        embeddings: Embeddings,
+        index: Any,
+        phrases: list[str],
+        counts: np.ndarray,
+        vectors: np.ndarray | None,
+        mmapped: bool,
+        cpu_index: Any = None,
+    ) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.embeddings = embeddings
+        self.index = index
+        self.phrases = phrases
+        self.counts = counts
+        self.vectors = vectors  # float32 [N, D] memmap, for exact search over approximate indexes
+        self.mmapped = mmapped
+        self.num_phrases = len(phrases)
+        self.dim = embeddings.dim
+        self._word_index = embeddings.word_index()
+        kind = cpu_index if cpu_index is not None else index  # a GPU copy reports no type: ask the CPU index
+        self._exact_self = is_exact(kind)
+        self._param = param_name(kind)
+        self._pretransform = isinstance(kind, faiss.IndexPreTransform)
+        self._strings_bytes = sum(sys.getsizeof(p) for p in phrases) + 8 * len(phrases)
+        self._words_bytes = sum(sys.getsizeof(w) for w in embeddings.words) + sys.getsizeof(self._word_index)
+
+    @classmethod
+    def load(
+        cls, path: Path, *, mmap: bool = True, verify: bool = True, device: str = "cpu"
+    ) -> PhraseSearcher:
+        """Load and check an index directory; `verify` also checks every file's sha256 (reads each once).
+
+        `device="gpu"` copies a Flat or IVF index to the GPU for searching (needs faiss-gpu and a GPU).
+        """
+        path = Path(path)
+        manifest = read_manifest(path, INDEX_FORMAT, INDEX_VERSION)
+        if verify:
+            verify_checksums(path, manifest)
+        embeddings = load_embeddings(path / EMBEDDINGS_DIR, mmap=True, verify=verify)
+        phrases, counts = read_vocab(path / PHRASES_FILE)
+        index_path = path / INDEX_FILE
+        index, mmapped = read_faiss(index_path, mmap)
+        if index.ntotal != len(phrases):
+            raise ArtifactError(
+                index_path, f"holds {index.ntotal} vectors but {PHRASES_FILE} has {len(phrases)} phrases"
+            )
+        if index.d != embeddings.dim or manifest.get("dim") != embeddings.dim:
+            raise ArtifactError(
+                index_path, f"dimension {index.d} differs from the embeddings' {embeddings.dim}"
+            )
+        vectors = None
+        if VECTORS_FILE in manifest.get("files", {}):
+            vec_path = path / VECTORS_FILE
+            try:
+                vectors = np.load(vec_path, mmap_mode="r" if mmap else None, allow_pickle=False)
+            except (OSError, ValueError, EOFError) as exc:
+                raise ArtifactError(vec_path, f"unreadable array: {exc}") from exc
+            if vectors.dtype != np.float32 or vectors.shape != (len(phrases), embeddings.dim):
+                raise ArtifactError(
+                    vec_path, f"expected float32 [{len(phrases)}, {embeddings.dim}], got {vectors.shape}"
+                )
+        try:
+            set_default_params(index, dict(manifest.get("search_params") or {}))
+        except ValueError as exc:
+            raise ArtifactError(path / "manifest.json", str(exc)) from exc
+        cpu_index = index
+        if device != "cpu" and use_gpu(device, index):
+            session = GpuSession()
+            index = session.to_gpu(index)
+            index.referenced_objects = [session.resources]  # keep the GPU resources alive with the index
+            mmapped = False
+        return cls(
+            path=path,
+            manifest=manifest,
+            embeddings=embeddings,
+            index=index,
+            phrases=phrases,
+            counts=counts,
+            vectors=vectors,
+            mmapped=mmapped,
+            cpu_index=cpu_index,
+        )
+
+    # ---- memory -------------------------------------------------------------------------------------------
+
+    def memory_report(self) -> dict[str, Any]:
+        """Bytes held by each part; `mapped` parts are file-backed (paged in on use, shared by processes)."""
+        index_bytes = (self.path / INDEX_FILE).stat().st_size  # FAISS's in-memory layout matches its file
+        emb_bytes = int(self.embeddings.vectors.nbytes) + self._words_bytes
+        return {
+            "index": {"bytes": index_bytes, "mapped": self.mmapped},
+            "phrases": {"bytes": self._strings_bytes + int(self.counts.nbytes), "mapped": False},
+            "embeddings": {"bytes": emb_bytes, "mapped": isinstance(self.embeddings.vectors, np.memmap)},
+            "exact_vectors": {
+                "bytes": int(self.vectors.nbytes) if self.vectors is not None else 0,
+                "mapped": True,
+            },
+        }
+
+    def memory_bytes(self) -> int:
+        """Total bytes of the loaded index's data (heap and memory-mapped parts together)."""
+        return int(sum(part["bytes"] for part in self.memory_report().values()))
+
+    # ---- queries ------------------------------------------------------------------------------------------
+
+    def embed(self, text: str) -> EmbeddedQuery:
+        tokens = tokenize(text)
+        if not tokens:
+            raise QueryError(f"query {text!r} has no words")
+        ids = [self._word_index.get(t, -1) for t in tokens]
+        known = [t for t, i in zip(tokens, ids, strict=True) if i >= 0]
+        oov = [t for t, i in zip(tokens, ids, strict=True) if i < 0]
+        if not known:
+            raise QueryError(f"no word of query {text!r} is in the vocabulary (unknown: {', '.join(oov)})")
+        vector = mean_normalized(np.asarray(self.embeddings.vectors[[i for i in ids if i >= 0]]))
+        if float(np.linalg.norm(vector)) < 0.5:
+            raise QueryError(f"query {text!r} has a zero vector (its word vectors cancel out)")
+        return EmbeddedQuery(text=text, tokens=tokens, known=known, oov=oov, vector=vector)
+
+    def similarity(self, a: str, b: str) -> tuple[float, EmbeddedQuery, EmbeddedQuery]:
+        qa, qb = self.embed(a), self.embed(b)
+        return float(np.dot(qa.vector, qb.vector)), qa, qb
+
+    def _search(
+        self, queries: np.ndarray, fetch: int, exact: bool, params: dict[str, int] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) [Q, fetch] for float32 [Q, D] queries; ids of -1 mean 'no more candidates'."""
+        queries = np.ascontiguousarray(queries, np.float32)
+        sp, _alive = parameters_for(
+            self._param, params, self._pretransform
+        )  # validates even for exact search
+        with omp_threads(threads_for(len(queries))):
+            if exact and not self._exact_self:
+                if self.vectors is None:
+                    raise QueryError("exact search is unavailable: this index keeps no phrase vectors")
+                scores, ids = faiss.knn(queries, self.vectors, fetch, faiss.METRIC_INNER_PRODUCT)
+            else:
+                scores, ids = self.index.search(queries, fetch, params=sp)
+        return scores, ids
+
+    def _hits(
+        self, query: EmbeddedQuery, scores: np.ndarray, ids: np.ndarray, k: int, exclude_words: bool
+    ) -> list[Hit]:
+        normalized = " ".join(query.tokens)
+        banned = set(query.tokens) if exclude_words else set()
+        hits: list[Hit] = []
+        for score, i in zip(scores.tolist(), ids.tolist(), strict=True):
+            if i < 0 or len(hits) == k:
+                break
+            phrase = self.phrases[i]
+            if phrase == normalized or (banned and not banned.isdisjoint(phrase.split(" "))):
+                continue
+            hits.append(Hit(phrase=phrase, score=float(score), count=int(self.counts[i])))
+        return hits
+
+    def _first_fetch(self, k: int, exclude_words: bool) -> int:
+        return min(self.num_phrases, (4 * k + 16) if exclude_words else k + 1)
+
+    def _complete(
+        self,
+        q: EmbeddedQuery,
+        k: int,
+        exclude_words: bool,
+        exact: bool,
+        params: dict[str, int] | None,
+        fetch: int,
+        scores: np.ndarray,
+        ids: np.ndarray,
+    ) -> list[Hit]:
+        """Hits from one search row, widening (finally exact) until k hits or every phrase was seen."""
+        while True:
+            hits = self._hits(q, scores, ids, k, exclude_words)
+            if len(hits) == k or (fetch >= self.num_phrases and (exact or self._exact_self)):
+                return hits
+            if fetch >= self.num_phrases or (ids < 0).any():
+                exact = exact or self.vectors is not None  # the approximate index ran out of candidates
+                if not exact and not self._exact_self:
+                    return hits
+            fetch = min(self.num_phrases, fetch * 4)
+            s, i = self._search(q.vector[None, :], fetch, exact, params)
+            scores, ids = s[0], i[0]
+
+    def _check_k(self, k: int) -> None:
+        if k < 1:
+            raise QueryError(f"k must be >= 1, got {k}")
+
+    def related(
+        self,
+        text: str,
+        k: int = 10,
+        *,
+        exclude_query_words: bool = False,
+        exact: bool = False,
+        search_params: dict[str, int] | None = None,
+    ) -> Related:
+        """The k phrases nearest to `text` (cosine), best first, never `text` itself."""
+        self._check_k(k)
+        q = self.embed(text)
+        fetch = self._first_fetch(k, exclude_query_words)
+        scores, ids = self._search(q.vector[None, :], fetch, exact, search_params)
+        hits = self._complete(q, k, exclude_query_words, exact, search_params, fetch, scores[0], ids[0])
+        return Related(query=text, normalized=" ".join(q.tokens), hits=hits, oov=q.oov)
+
+    def related_batch(
+        self,
+        texts: list[str],
+        k: int,
+        *,
+        exclude_query_words: bool = False,
+        exact: bool = False,
+        search_params: dict[str, int] | None = None,
+    ) -> list[Related | QueryError]:
+        """`related` for many queries in one FAISS search; a failing query yields its QueryError in place."""
+        self._check_k(k)
+        out: list[Related | QueryError] = []
+        embedded: list[tuple[int, EmbeddedQuery]] = []
+        for i, text in enumerate(texts):
+            try:
+                embedded.append((i, self.embed(text)))
+                out.append(QueryError("pending"))
+            except QueryError as exc:
+                out.append(exc)
+        if not embedded:
+            return out
+        fetch = self._first_fetch(k, exclude_query_words)
+        matrix = np.stack([q.vector for _, q in embedded])  # [Q, D]
+        scores, ids = self._search(matrix, fetch, exact, search_params)
+        for row, (i, q) in enumerate(embedded):
+            hits = self._complete(
+                q, k, exclude_query_words, exact, search_params, fetch, scores[row], ids[row]
+            )
+            out[i] = Related(query=texts[i], normalized=" ".join(q.tokens), hits=hits, oov=q.oov)
+        return out

@@ -1,0 +1,229 @@
+"""Evaluation runs end to end on SQLite and PostgreSQL: trigger, poll, results in the database, same numbers
+as `index.evaluation.run_suite` (the engine of the CLI evaluation); restarts; listing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from app.db.models import Artifact, ArtifactKind, EvaluationResult, EvaluationRun, RunStatus
+from app.db.session import make_engine, make_sessionmaker
+from app.evaluations import store
+from app.main import create_app
+from index.search import PhraseSearcher
+from tests.app.conftest import AUTH, ROOT, Artifacts, make_settings
+
+
+def cli_evaluate(embeddings: Path, suite: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "evaluate",
+            str(embeddings),
+            "--suite",
+            suite,
+            "--format",
+            "json",
+            "--quiet",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def poll(c: TestClient, run_id: int, timeout: float = 90.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        body: dict[str, Any] = c.get(f"/v1/evaluations/{run_id}").json()
+        if not seen or seen[-1] != body["status"]:
+            seen.append(body["status"])
+        if body["status"] in ("succeeded", "failed"):
+            body["seen"] = seen
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"run {run_id} did not finish in {timeout} s (seen {seen})")
+
+
+@pytest.fixture
+def benchmark_files(tmp_path: Path) -> dict[str, Path]:
+    triplets = tmp_path / "triplets.tsv"
+    triplets.write_text(
+        "base\tpositive\tnegative\n"
+        "dog\tpuppy\tpizza\nhot dog\tpuppy\triver\ncat\tkitten\tblue\npizza\tburger\thorse\n"
+        "red\torange\tbeach\nriver\tbeach\tsoup\nzebra\tdog\tcat\n",
+        encoding="utf-8",
+    )
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("dog\tpuppy\t9.0\ndog\tpizza\t1.0\nred\tblue\t7.5\ncat\triver\t0.5\npark\tcity\t6\n")
+    broken = tmp_path / "broken.tsv"
+    broken.write_text("dog\tpuppy\tpizza\ncat\tkitten\n", encoding="utf-8")
+    return {"triplets": triplets, "pairs": pairs, "broken": broken}
+
+
+def specs_for(files: dict[str, Path]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "topic-triplets",
+            "kind": "triplets",
+            "path": str(files["triplets"]),
+            "options": {"bootstrap": 50},
+        },
+        {"name": "topic-pairs", "kind": "similarity", "path": str(files["pairs"])},
+    ]
+
+
+@pytest.mark.slow
+def test_evaluation_run_end_to_end(
+    artifacts: Artifacts, migrated_database_url: str, benchmark_files: dict[str, Path]
+) -> None:
+    specs = specs_for(benchmark_files)
+    app = create_app(make_settings(artifacts, migrated_database_url))
+    with TestClient(app) as c:
+        r = c.post("/v1/admin/evaluations", json={"benchmarks": specs}, headers=AUTH)
+        assert r.status_code == 202, r.text
+        assert r.json()["status"] == "queued"
+        run = poll(c, r.json()["id"])
+        assert run["status"] == "succeeded", run
+        assert run["seen"][-1] == "succeeded" and set(run["seen"]) <= {"queued", "running", "succeeded"}
+        assert run["started_at"] and run["finished_at"] and run["error"] is None
+        assert c.get("/v1/info").json()["latest_evaluation"]["id"] == run["id"]
+        metrics = c.get("/metrics").text
+        assert 'mmwe_evaluation_runs{status="succeeded"} 1.0' in metrics
+
+        default = c.post("/v1/admin/evaluations", json={"suite": "default"}, headers=AUTH)
+        assert default.status_code == 202
+        default_run = poll(c, default.json()["id"])
+        assert default_run["status"] == "succeeded", default_run["error"]
+
+    # The same numbers as the CLI evaluation (`python -m training evaluate`) of the served embeddings.
+    suite_file = benchmark_files["triplets"].parent / "suite.json"
+    suite_file.write_text(json.dumps({"name": "topics", "benchmarks": specs}))
+    for service_run, suite in ((run, str(suite_file)), (default_run, "default")):
+        cli = cli_evaluate(artifacts.index / "embeddings", suite)
+        assert [b["name"] for b in cli["benchmarks"]] == [b["benchmark"] for b in service_run["results"]]
+        for expected, got in zip(cli["benchmarks"], service_run["results"], strict=True):
+            assert got["metrics"] == expected["metrics"] and got["counts"] == expected["counts"]
+            assert got["dataset_sha256"] == expected["sha256"] and got["options"] == expected["options"]
+    assert run["results"][0]["metrics"]["accuracy"] > 0.5
+
+    # ... stored in the database, with the served artifacts registered.
+    engine = make_engine(migrated_database_url)
+    with make_sessionmaker(engine)() as s:
+        stored = s.get(EvaluationRun, run["id"])
+        assert stored is not None and stored.status is RunStatus.succeeded and stored.artifact is not None
+        assert stored.artifact.kind is ArtifactKind.embeddings and stored.artifact.model_kind == "word2vec"
+        assert {r.benchmark for r in stored.results} == {"topic-triplets", "topic-pairs"}
+        kinds = sorted(a.kind.value for a in s.scalars(sa.select(Artifact)))
+        assert kinds == ["embeddings", "index"]  # registered once, reused by the second run
+    engine.dispose()
+
+
+def test_failed_run_records_the_error(
+    artifacts: Artifacts, migrated_database_url: str, benchmark_files: dict[str, Path]
+) -> None:
+    app = create_app(make_settings(artifacts, migrated_database_url))
+    spec = {"name": "broken", "kind": "triplets", "path": str(benchmark_files["broken"])}
+    with TestClient(app) as c:
+        r = c.post("/v1/admin/evaluations", json={"benchmarks": [spec]}, headers=AUTH)
+        run = poll(c, r.json()["id"])
+    assert run["status"] == "failed" and run["results"] == []
+    assert "broken.tsv" in run["error"] and "line 2" in run["error"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"suite": "no-such-suite"},
+        {},
+        {"suite": "default", "benchmarks": []},
+        {"benchmarks": []},
+        {"benchmarks": [{"name": "x", "kind": "triplets", "path": "/nonexistent/file.tsv"}]},
+        {"benchmarks": [{"name": "x", "kind": "sorting", "path": "/etc/hostname"}]},
+        {"benchmarks": [{"name": "x", "kind": "triplets", "path": "/etc/hostname", "options": {"bogus": 1}}]},
+        {"benchmarks": [{"name": "x", "kind": "triplets", "path": "/etc/hostname"}] * 2},
+        {"suite": "default", "priority": "high"},
+    ],
+)
+def test_bad_evaluation_requests_are_refused(client: TestClient, body: dict[str, Any]) -> None:
+    r = client.post("/v1/admin/evaluations", json=body, headers=AUTH)
+    assert r.status_code == 422, r.text
+    assert client.get("/v1/evaluations").json()["total"] == 0
+
+
+def test_runs_cut_off_by_a_restart_are_failed_at_startup(
+    artifacts: Artifacts, migrated_database_url: str
+) -> None:
+    engine = make_engine(migrated_database_url)
+    factory = make_sessionmaker(engine)
+    import os
+
+    with factory() as s:
+        artifact = store.register_served(s, PhraseSearcher.load(artifacts.index))
+        s.commit()
+        old_running = store.create_run(s, {"suite": "default"}, artifact, "previous-launch:12345", "admin")
+        old_queued = store.create_run(s, {"suite": "default"}, artifact, "previous-launch:12345", "admin")
+        sibling = store.create_run(s, {"suite": "default"}, artifact, f"this-launch:{os.getppid()}", "admin")
+        dead_sibling = store.create_run(s, {"suite": "default"}, artifact, "this-launch:999999999", "admin")
+        for run in (old_running, sibling, dead_sibling):
+            assert store.mark_running(s, run.id)
+    app = create_app(make_settings(artifacts, migrated_database_url, launch_id="this-launch"))
+    with TestClient(app) as c:
+        got = {
+            i: c.get(f"/v1/evaluations/{i}").json()
+            for i in (old_running.id, old_queued.id, sibling.id, dead_sibling.id)
+        }
+    for run_id in (old_running.id, old_queued.id, dead_sibling.id):
+        assert got[run_id]["status"] == "failed" and "interrupted" in got[run_id]["error"]
+    assert "running" in got[old_running.id]["error"] and "queued" in got[old_queued.id]["error"]
+    assert got[sibling.id]["status"] == "running"  # owned by a live worker of this launch
+    with factory() as s:
+        assert store.finish_failed(s, sibling.id, "cleanup")
+        assert not store.finish_failed(s, sibling.id, "twice")  # finished exactly once
+        assert not store.mark_running(s, old_queued.id)
+    engine.dispose()
+
+
+def test_listing_is_paginated_newest_first(artifacts: Artifacts, migrated_database_url: str) -> None:
+    engine = make_engine(migrated_database_url)
+    factory = make_sessionmaker(engine)
+    with factory() as s:
+        artifact = store.register_served(s, PhraseSearcher.load(artifacts.index))
+        s.commit()
+        ids = [store.create_run(s, {"suite": "default"}, artifact, "x:1", "admin").id for _ in range(5)]
+        store.mark_running(s, ids[0])
+        from app.evaluations.store import ResultRow
+
+        store.finish_succeeded(
+            s, ids[0], [ResultRow("b", "triplets", {"metrics": {"accuracy": 0.75}}, "f" * 64)]
+        )
+    app = create_app(make_settings(artifacts, migrated_database_url, launch_id="x"))
+    with TestClient(app) as c:
+        page = c.get("/v1/evaluations", params={"limit": 2, "offset": 1}).json()
+        assert page["total"] == 5 and page["limit"] == 2 and page["offset"] == 1
+        assert [r["id"] for r in page["items"]] == [ids[3], ids[2]]
+        last = c.get("/v1/evaluations", params={"limit": 2, "offset": 4}).json()["items"]
+        assert [r["id"] for r in last] == [ids[0]]
+        assert last[0]["results"][0]["metrics"] == {"accuracy": 0.75}
+        assert c.get("/v1/evaluations", params={"limit": 0}).status_code == 422
+        assert c.get("/v1/evaluations", params={"limit": 101}).status_code == 422
+        assert c.get("/v1/evaluations/999999").status_code == 404
+        assert c.get("/v1/evaluations/0").status_code == 404
+        assert c.get("/v1/evaluations/abc").status_code == 422
+    with factory() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(EvaluationResult)) == 1
+    engine.dispose()
