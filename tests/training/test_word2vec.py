@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from index.artifacts import load_embeddings
-from tests.factories import make_prepared_corpus
+from index.text import tokenize
+from tests.training.corpus_helpers import write_corpus
 from training.word2vec import Word2VecConfig, train_word2vec
 
 pytest.importorskip("gensim")
@@ -18,11 +19,9 @@ def _corpus(tmp_path: Path) -> Path:
         "a small {} drinks milk from a bowl",
         "my {} chases a ball of yarn",
     ]
-    train = [(t.format(w), -1) for _ in range(60) for t in templates for w in ("cat", "kitten")]
-    train += [
-        (s, -1) for _ in range(60) for s in ("the truck drives on the highway", "a red truck carries cargo")
-    ]
-    return make_prepared_corpus(tmp_path / "corpus", train)
+    text = [t.format(w) for _ in range(60) for t in templates for w in ("cat", "kitten")]
+    text += [s for _ in range(60) for s in ("the truck drives on the highway", "a red truck carries cargo")]
+    return write_corpus(tmp_path / "corpus", {"train": [(tokenize(s), -1) for s in text], "val": []})
 
 
 def test_word2vec_writes_embeddings_that_learn_shared_contexts(tmp_path: Path) -> None:
@@ -40,7 +39,7 @@ def test_word2vec_writes_embeddings_that_learn_shared_contexts(tmp_path: Path) -
 
 
 def test_word2vec_rejects_empty_corpus(tmp_path: Path) -> None:
-    corpus = make_prepared_corpus(tmp_path / "c", [])
+    corpus = write_corpus(tmp_path / "c", {"train": [], "val": []})
     with pytest.raises(ValueError, match="no tokens"):
         train_word2vec(corpus, tmp_path / "emb", Word2VecConfig(dim=8, epochs=1, workers=1))
     assert not (tmp_path / "emb").exists()
