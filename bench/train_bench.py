@@ -10,12 +10,21 @@ softmax for comparison. Every batch width is run once before timing (oneDNN comp
 Prints JSON with the median tokens/s of each configuration. `tokens_per_cpu_s_x_threads` (tokens per
 CPU-second of this process, times the threads) estimates the rate on dedicated cores when the machine is
 shared with other jobs; it is a lower bound (threads waiting at barriers burn CPU).
+
+fp32 steps on the CPU run the GRU through `training.gru` (hand-written backward pass); bf16 autocast runs
+`nn.GRU`, whose matrix products autocast lowers to bf16 (fast only on CPUs with AMX or AVX512-BF16).
+`matmul_bound` puts the figures in context: the floating-point work of one training token (GRU forward and
+backward, the FC layer, the sampled softmax; the per-sentence image layer of Model A is left out) divided
+into the fp32 matrix-product speed measured here for the two shapes that dominate it (the per-step
+recurrent product [B, H] x [H, 3H], and the large products over all steps) gives the rate no implementation
+of this model can beat in fp32 on this CPU.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -84,6 +93,36 @@ def bench_one(kind: str, softmax: str, precision: str, args: argparse.Namespace)
     }
 
 
+def matmul_gflops(m: int, k: int, n: int, repeats: int = 30) -> float:
+    """Measured fp32 speed of an [m, k] x [k, n] product, GFLOP/s (median of `repeats`)."""
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    for _ in range(5):
+        a @ b
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * m * k * n / statistics.median(times) / 1e9
+
+
+def matmul_bound(args: argparse.Namespace) -> dict[str, Any]:
+    """Training FLOPs per token and the fp32 tokens/s they allow at the measured matrix-product speed."""
+    e, h, k, b = args.embed_dim, args.hidden_dim, args.negatives, args.batch_size
+    gru = 3 * (2 * 3 * h * (e + h))  # forward 2*3H*(E+H), backward twice that
+    fc = 3 * 2 * h * e
+    softmax = 3 * 2 * k * e
+    flops = gru + fc + softmax
+    recurrent = matmul_gflops(b, h, 3 * h)  # the per-step product, forward and backward
+    batched = matmul_gflops(b * 15, e + h, 3 * h)  # products over all steps at once
+    return {
+        "flops_per_token": flops,
+        "fp32_gflops_recurrent_shape": round(recurrent, 1),
+        "fp32_gflops_batched_shape": round(batched, 1),
+        "fp32_tokens_per_s_ceiling": round(batched * 1e9 / flops),
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--vocab", type=int, default=50_000, help="vocabulary size (default 50k)")
@@ -96,6 +135,7 @@ def main() -> None:
     p.add_argument("--skip-full", action="store_true", help="skip the slow exact-softmax reference")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    bound = matmul_bound(args)
     results = [bench_one(kind, "sampled", prec, args) for kind in ("text", "a") for prec in ("fp32", "bf16")]
     if not args.skip_full:
         results.append(bench_one("text", "full", "bf16", args))
@@ -116,6 +156,8 @@ def main() -> None:
         "negatives": args.negatives,
         "torch": torch.__version__,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "matmul_bound": bound,
         "results": results,
         "bf16_over_fp32": round(bf16 / fp32, 2),
         "target_tokens_per_s": 20_000,

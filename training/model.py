@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.corpus.shards import BOS, PAD
+from training.gru import gru_sequence
 
 MODEL_KINDS = ("text", "a", "a-noshare", "b", "c")
 
@@ -88,6 +89,7 @@ def negative_log_probs(counts: torch.Tensor) -> torch.Tensor:
 
 class MultimodalGRU(nn.Module):
     neg_probs: torch.Tensor  # [V] buffer: the negative-sampling distribution
+    log_kq: torch.Tensor  # [V] buffer: log(K q(w)), the sampled-softmax correction
 
     def __init__(self, config: ModelConfig, counts: torch.Tensor | None = None) -> None:
         super().__init__()
@@ -114,6 +116,9 @@ class MultimodalGRU(nn.Module):
         if counts is None:
             counts = torch.ones(c.vocab_size)
         self.register_buffer("neg_probs", negative_log_probs(counts), persistent=False)
+        self.register_buffer(
+            "log_kq", torch.log(self.neg_probs.clamp(min=1e-12) * c.num_negatives), persistent=False
+        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -144,17 +149,30 @@ class MultimodalGRU(nn.Module):
         return proj * has_image.unsqueeze(1).to(proj.dtype)
 
     def encode(
-        self, inputs: torch.Tensor, features: torch.Tensor | None, has_image: torch.Tensor | None
+        self,
+        inputs: torch.Tensor,
+        features: torch.Tensor | None,
+        has_image: torch.Tensor | None,
+        emb: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Return (embeddings [B,T,E], GRU outputs [B,T,H], image projection or None)."""
-        emb = self.embedding(inputs)  # [B, T, E]
+        """Return (embeddings [B,T,E], GRU outputs [B,T,H], image projection or None).
+
+        `emb` passes embeddings already gathered for `inputs`. In float32 on the CPU the GRU runs through
+        `training.gru.gru_sequence` (same function, faster backward); on GPUs (cuDNN) and under autocast
+        through `nn.GRU`.
+        """
+        if emb is None:
+            emb = self.embedding(inputs)  # [B, T, E]
         proj = None
         h0 = None
         if self.image_fc is not None and features is not None and has_image is not None:
             proj = self.image_projection(features, has_image)
             if self.config.kind in ("a", "a-noshare"):
                 h0 = proj.unsqueeze(0).contiguous()  # [1, B, H]
-        out, _ = self.gru(emb, h0)  # [B, T, H]
+        if emb.device.type == "cpu" and not torch.is_autocast_enabled("cpu"):
+            out = gru_sequence(self.gru, emb, h0)  # [B, T, H]
+        else:
+            out, _ = self.gru(emb, h0)  # [B, T, H]
         return emb, out, proj
 
     def forward(
@@ -168,13 +186,21 @@ class MultimodalGRU(nn.Module):
         generator: torch.Generator | None = None,
     ) -> dict[str, torch.Tensor]:
         """Training losses: `loss` = `nll` (mean over real tokens) + lambda * `image` (Models B and C)."""
-        emb, out, proj = self.encode(inputs, features, has_image)
         steps = torch.arange(inputs.shape[1], device=inputs.device)
         mask = steps.unsqueeze(0) < lengths.unsqueeze(1)  # [B, T]
-        z = self.fc(out[mask])  # [N, E]  only real tokens
         y = targets[mask]  # [N]
         use_full = self.config.use_full_softmax if full_softmax is None else full_softmax
-        nll = self.full_nll(z, y) if use_full else self.sampled_nll(z, y, generator)
+        neg = None if use_full else self.sample_negatives(generator, inputs.device)  # [K]
+        emb = out_rows = None
+        if neg is not None and self.out_weight is None:
+            # Shared weights: one gather for the inputs, the targets and the negatives, so the backward pass
+            # scatters into the [V, E] gradient once instead of three times.
+            rows = F.embedding(torch.cat([inputs.reshape(-1), y, neg]), self.embedding.weight)
+            emb = rows[: inputs.numel()].view(*inputs.shape, -1)  # [B, T, E]
+            out_rows = rows[inputs.numel() :]  # [N + K, E]
+        emb, out, proj = self.encode(inputs, features, has_image, emb)
+        z = self.fc(out[mask])  # [N, E]  only real tokens
+        nll = self.full_nll(z, y) if neg is None else self.sampled_nll(z, y, neg, out_rows)
         image = torch.zeros((), device=inputs.device)
         if proj is not None and has_image is not None:
             n_img = has_image.sum().clamp(min=1).to(proj.dtype)
@@ -197,20 +223,36 @@ class MultimodalGRU(nn.Module):
     def full_nll(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(self.full_logits(z).float(), y)
 
+    def sample_negatives(self, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+        """K word ids drawn with replacement from q (log-frequency), shared by the batch.   [K]"""
+        neg = torch.multinomial(
+            self.neg_probs, self.config.num_negatives, replacement=True, generator=generator
+        )
+        return neg.to(device)
+
     def sampled_nll(
-        self, z: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None
+        self, z: torch.Tensor, y: torch.Tensor, neg: torch.Tensor, rows: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Sampled softmax with K negatives shared by the batch, corrected by log(K q(w))."""
-        k = self.config.num_negatives
-        neg = torch.multinomial(self.neg_probs, k, replacement=True, generator=generator)  # [K]
-        neg = neg.to(z.device)
-        log_kq = torch.log(self.neg_probs.clamp(min=1e-12) * k)  # [V]
-        weight = self.output_weight
-        true_logit = (z * weight[y].to(z.dtype)).sum(1).float() + self.out_bias[y] - log_kq[y]  # [N]
-        neg_logit = (z @ weight[neg].t().to(z.dtype)).float() + self.out_bias[neg] - log_kq[neg]  # [N, K]
-        neg_logit = neg_logit.masked_fill(neg.unsqueeze(0) == y.unsqueeze(1), -math.inf)  # accidental hits
-        logits = torch.cat([true_logit.unsqueeze(1), neg_logit], dim=1)  # [N, 1 + K]
-        return F.cross_entropy(logits, torch.zeros_like(y))
+        """Sampled softmax over the true word and the negatives `neg`, logits corrected by -log(K q(w)).
+
+        `rows` [N + K, E] are the output-projection rows of y then neg when the caller gathered them already.
+        A negative equal to the token's own target (an accidental hit) is removed from that token's softmax.
+        """
+        n = y.shape[0]
+        if rows is None:
+            rows = F.embedding(torch.cat([y, neg]), self.output_weight)  # [N + K, E]
+        w_true, w_neg = rows[:n].to(z.dtype), rows[n:].to(z.dtype)
+        true_logit = (z * w_true).sum(1).float() + self.out_bias[y] - self.log_kq[y]  # [N]
+        neg_bias = (self.out_bias[neg] - self.log_kq[neg]).to(z.dtype)  # [K]
+        neg_logit = torch.addmm(neg_bias, z, w_neg.t()).float()  # [N, K]
+        hit_tokens = torch.isin(y, neg).nonzero().squeeze(1)  # tokens whose target was drawn: few
+        if hit_tokens.numel():
+            row, col = (y[hit_tokens].unsqueeze(1) == neg.unsqueeze(0)).nonzero(as_tuple=True)
+            neg_logit.index_put_(
+                (hit_tokens[row], col), neg_logit.new_tensor(-math.inf)
+            )  # addmm keeps no output
+        # -log softmax of the true logit among [true, negatives], without materialising the concatenation
+        return (torch.logaddexp(true_logit, torch.logsumexp(neg_logit, dim=1)) - true_logit).mean()
 
     @torch.no_grad()
     def exact_nll_sum(

@@ -192,3 +192,22 @@ def test_config_rejects_bad_values() -> None:
         ModelConfig(kind="d")
     with pytest.raises(ValueError, match="needs image features"):
         MultimodalGRU(ModelConfig(kind="a", vocab_size=V, feature_dim=0))
+
+
+def test_shared_matrix_gradient_with_sampled_softmax_matches_unshared_twin() -> None:
+    """The single gather of the shared path gives the same gradient as separate input and output matrices."""
+    shared, twin = make("a", num_negatives=20), make("a-noshare", num_negatives=20)
+    state = {k: v for k, v in shared.state_dict().items()}
+    state["out_weight"] = shared.embedding.weight.detach().clone()
+    twin.load_state_dict(state)
+    inputs, targets, lengths, features, has_image = batch()
+    losses = []
+    for m in (shared, twin):
+        gen = torch.Generator().manual_seed(5)
+        out = m(inputs, targets, lengths, features, has_image, full_softmax=False, generator=gen)
+        out["loss"].backward()
+        losses.append(out["loss"])
+    assert torch.allclose(losses[0], losses[1], atol=1e-6)
+    g_in, g_out = twin.embedding.weight.grad, twin.out_weight.grad  # type: ignore[union-attr]
+    assert g_in is not None and g_out is not None and g_out.abs().sum() > 0
+    assert torch.allclose(shared.embedding.weight.grad, g_in + g_out, atol=1e-6)  # type: ignore[arg-type]
