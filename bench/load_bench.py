@@ -31,7 +31,8 @@ per request (the server's summed over its processes, evaluations excluded) and t
 
 Targets (issue 7, 2 uvicorn workers, 16 connections): >= 1,500 req/s closed loop (maximum throughput);
 p99 <= 10 ms at a fixed offered 1,500 req/s; zero errors; p99 during an evaluation within 2x of the p99
-without, both at the fixed 1,500 req/s (`p99_ratio_during_evaluation.fixed_rate`). `targets` says which held.
+without, both at the fixed 1,500 req/s (`p99_ratio_during_evaluation.fixed_rate`). `targets` says which held;
+a fixed-rate p99 target holds only if its runs achieved >= 98% of the offered rate (else it is a backlog).
 """
 
 from __future__ import annotations
@@ -265,16 +266,25 @@ def ratio(a: float | None, b: float | None) -> float | None:
 def targets(result: dict[str, Any], rate: float) -> dict[str, bool]:
     closed, fixed = result["closed_loop"], result["fixed_rate"]
     runs = [closed, fixed, result["healthz"]]
+
+    def achieved(run: dict[str, Any]) -> bool:  # below this the server was saturated: p99 is a backlog
+        return (run["req_per_s"] or 0) >= 0.98 * rate
+
     checks = {
         "closed_loop_req_per_s>=1500": (closed["req_per_s"] or 0) >= 1500,
-        f"fixed_rate_{rate:g}_achieved>=98%": (fixed["req_per_s"] or 0) >= 0.98 * rate,
-        f"fixed_rate_{rate:g}_p99<=10ms": fixed["p99_ms"] <= 10,
+        f"fixed_rate_{rate:g}_achieved>=98%": achieved(fixed),
+        f"fixed_rate_{rate:g}_p99<=10ms": achieved(fixed) and fixed["p99_ms"] <= 10,
     }
     during = result.get("during_evaluation")
     if during is not None:
         runs += [during["fixed_rate"], during["closed_loop"]]
         ratio_at_rate = result["p99_ratio_during_evaluation"]["fixed_rate"]
-        checks[f"fixed_rate_{rate:g}_p99_during_eval<=2x"] = ratio_at_rate is not None and ratio_at_rate <= 2
+        checks[f"fixed_rate_{rate:g}_p99_during_eval<=2x"] = (
+            achieved(fixed)
+            and achieved(during["fixed_rate"])
+            and ratio_at_rate is not None
+            and ratio_at_rate <= 2
+        )
     checks["zero_errors"] = all(r["errors"] == 0 for r in runs)
     return checks
 
