@@ -70,12 +70,12 @@ class SearchPool:
     cancellation scope), and its size (SEARCH_POOL_THREADS) bounds the searches running at once.
 
     `related` answers a small single query on the event loop instead: the hand-off to a pool thread and back
-    (two thread wake-ups and GIL hand-overs) cost ~0.3 ms of CPU per request, twice the whole FAISS search
-    of the bench index. Only the FAISS call itself releases the GIL: the Python around it (embedding, hits)
-    blocks the loop as much in a pool thread as inline. Inline runs only searches bounded by
-    INLINE_MAX_WORK on the CPU with the index's default parameters, answered by their first fetch; exact
-    searches, searches that must widen (retried in full in the pool), big indexes without a cheap
-    approximate search (e.g. a 1M Flat: 128M multiply-adds) and GPU indexes go to the pool.
+    (two thread wake-ups and GIL hand-overs) cost 0.2-0.3 ms of CPU per request (measured in-process), more
+    than the FAISS search of the 1M bench index (~0.15 ms). Only the FAISS call releases the GIL: the Python
+    around it (embedding, hits) blocks the loop as much from a pool thread as inline. Inline runs only
+    searches bounded by INLINE_MAX_WORK on the CPU with the index's default parameters, answered by their
+    first fetch; exact searches, searches that must widen (retried in full in the pool), big indexes without
+    a cheap approximate search (e.g. a 1M Flat: 128M multiply-adds) and GPU indexes go to the pool.
     """
 
     def __init__(self, threads: int, omp_threads: int) -> None:
