@@ -55,8 +55,11 @@ def set_index(searcher: PhraseSearcher | None) -> None:
 
 
 class MetricsMiddleware:
+    """Counts and times every HTTP request; the labelled series are looked up once per label set."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._series: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,8 +79,11 @@ class MetricsMiddleware:
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             labels = (scope["method"], route, str(status))
-            REQUESTS.labels(*labels).inc()
-            LATENCY.labels(*labels).observe(time.perf_counter() - start)
+            series = self._series.get(labels)
+            if series is None:  # bounded: route templates x methods x statuses
+                series = self._series[labels] = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
+            series[0].inc()
+            series[1].observe(time.perf_counter() - start)
 
 
 class EvaluationRunsCollector(Collector):

@@ -29,11 +29,14 @@ from typing import Any, TypeVar
 import faiss
 
 from index.errors import ArtifactError, MmweError
-from index.search import PhraseSearcher
+from index.search import PhraseSearcher, Related
 
 log = logging.getLogger("mmwe.app")
 T = TypeVar("T")
 SEARCH_POOL_THREADS = 4  # per worker: searches in flight at once (each with MMWE_SEARCH_THREADS threads)
+# Largest FAISS search (multiply-adds, `PhraseSearcher.search_work`) a single query runs on the event loop.
+# The 1M-phrase IVF4096 bench index (nprobe 2) needs 0.59M: ~0.15 ms on the 2-core development machine.
+INLINE_MAX_WORK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,14 @@ class SearchPool:
 
     A plain executor is lighter per call than Starlette's generic thread pool (no capacity limiter or
     cancellation scope), and its size (SEARCH_POOL_THREADS) bounds the searches running at once.
+
+    `related` answers a small single query on the event loop instead: the hand-off to a pool thread and back
+    (two thread wake-ups and GIL hand-overs) cost 0.2-0.3 ms of CPU per request (measured in-process), more
+    than the FAISS search of the 1M bench index (~0.15 ms). Only the FAISS call releases the GIL: the Python
+    around it (embedding, hits) blocks the loop as much from a pool thread as inline. Inline runs only
+    searches bounded by INLINE_MAX_WORK on the CPU with the index's default parameters, answered by their
+    first fetch; exact searches, searches that must widen (retried in full in the pool), big indexes without
+    a cheap approximate search (e.g. a 1M Flat: 128M multiply-adds) and GPU indexes go to the pool.
     """
 
     def __init__(self, threads: int, omp_threads: int) -> None:
@@ -80,6 +91,17 @@ class SearchPool:
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    async def related(
+        self, searcher: PhraseSearcher, text: str, k: int, *, exclude_query_words: bool, exact: bool
+    ) -> Related:
+        """`searcher.related(text, k, ...)`, on the event loop when it is small (see the class)."""
+        work = searcher.search_work
+        if not exact and work is not None and work <= INLINE_MAX_WORK:
+            found = searcher.related_first(text, k, exclude_query_words=exclude_query_words)
+            if found is not None:
+                return found
+        return await self.run(searcher.related, text, k, exclude_query_words=exclude_query_words, exact=exact)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

@@ -70,6 +70,26 @@ def is_exact(index: Any) -> bool:
     return isinstance(index, faiss.IndexFlat)
 
 
+def search_work(index: Any) -> int:
+    """Estimated multiply-adds of one single-query search with the index's default parameters.
+
+    IVF: the coarse quantizer (all `nlist` centroids when it is flat) plus `nprobe` average lists; HNSW:
+    `efSearch` candidates times their level-0 neighbours; anything else (Flat, ...): every stored vector.
+    Codes (SQ, PQ) are counted as full vectors, so compressed indexes are overestimated.
+    """
+    inner = inner_index(index)
+    transform = index.d * inner.d if inner is not index else 0  # an OPQ/PCA matrix, roughly
+    if isinstance(inner, faiss.IndexIVF):
+        quantizer = faiss.downcast_index(inner.quantizer)
+        coarse = inner.nlist * inner.d if isinstance(quantizer, faiss.IndexFlat) else search_work(quantizer)
+        lists = -(-inner.nprobe * inner.ntotal // max(1, inner.nlist))  # ceil
+        return int(transform + coarse + lists * inner.d)
+    if isinstance(inner, faiss.IndexHNSW):
+        level0 = inner.hnsw.cum_nneighbor_per_level.at(1)  # neighbours per node on the base level (2M)
+        return int(transform + inner.hnsw.efSearch * level0 * inner.d)
+    return int(transform + inner.ntotal * inner.d)
+
+
 def set_ef_construction(index: Any, ef_construction: int) -> None:
     inner = inner_index(index)
     if isinstance(inner, faiss.IndexHNSW):

@@ -24,7 +24,15 @@ from typing import Any
 import faiss
 import numpy as np
 
-from index.ann import is_exact, omp_threads, param_name, parameters_for, set_default_params, threads_for
+from index.ann import (
+    is_exact,
+    omp_threads,
+    param_name,
+    parameters_for,
+    search_work,
+    set_default_params,
+    threads_for,
+)
 from index.artifacts import Embeddings, load_embeddings, read_manifest, read_vocab, verify_checksums
 from index.build import EMBEDDINGS_DIR, INDEX_FILE, INDEX_FORMAT, INDEX_VERSION, PHRASES_FILE, VECTORS_FILE
 from index.errors import ArtifactError, QueryError
@@ -106,6 +114,9 @@ class PhraseSearcher:
         self._exact_self = is_exact(kind)
         self._param = param_name(kind)
         self._pretransform = isinstance(kind, faiss.IndexPreTransform)
+        # Multiply-adds of one single-query search of `index` with its default parameters; None on a GPU.
+        on_cpu = cpu_index is None or cpu_index is index
+        self.search_work: int | None = search_work(kind) if on_cpu else None
         self._strings_bytes = sum(sys.getsizeof(p) for p in phrases) + 8 * len(phrases)
         self._words_bytes = sum(sys.getsizeof(w) for w in embeddings.words) + sys.getsizeof(self._word_index)
 
@@ -284,6 +295,22 @@ class PhraseSearcher:
         fetch = self._first_fetch(k, exclude_query_words)
         scores, ids = self._search(q.vector[None, :], fetch, exact, search_params)
         hits = self._complete(q, k, exclude_query_words, exact, search_params, fetch, scores[0], ids[0])
+        return Related(query=text, normalized=" ".join(q.tokens), hits=hits, oov=q.oov)
+
+    def related_first(self, text: str, k: int = 10, *, exclude_query_words: bool = False) -> Related | None:
+        """`related` when one search of the index with its default parameters answers it, else None.
+
+        Its search costs about `search_work` multiply-adds. None means the first fetch left fewer than k hits
+        (`related` would widen the search, perhaps down to an exact one): the caller then runs `related`.
+        Raises QueryError as `related` does.
+        """
+        self._check_k(k)
+        q = self.embed(text)
+        fetch = self._first_fetch(k, exclude_query_words)
+        scores, ids = self._search(q.vector[None, :], fetch, False, None)
+        hits = self._hits(q, scores[0], ids[0], k, exclude_query_words)
+        if len(hits) < k:
+            return None
         return Related(query=text, normalized=" ".join(q.tokens), hits=hits, oov=q.oov)
 
     def related_batch(

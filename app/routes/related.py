@@ -1,17 +1,23 @@
 """`GET /v1/related`, `POST /v1/related/batch`: the k phrases nearest to a query phrase by cosine.
 
-The search itself (CPU-bound, FAISS releases the GIL) runs in the thread pool, off the event loop.
+The search itself (CPU-bound, FAISS releases the GIL) runs in the search pool, off the event loop, except a
+small single search (`SearchPool.related` says which and why). `GET /v1/related` is the hot path: it reads
+settings and the pool from the app state (each FastAPI dependency costs tens of microseconds per request) and
+writes its `RelatedResponse` JSON directly (pydantic-core, no validation of its own output); the schema in
+OpenAPI is still `RelatedResponse`, and the tests check the body against it.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+import pydantic_core
+from fastapi import APIRouter, Query, Request, Response
 
 from app.deps import PoolDep, SearcherDep, SettingsDep
 from app.errors import BadRequest, Unprocessable
 from app.schemas import BatchItem, BatchRequest, BatchResponse, ErrorInfo, Hit, RelatedResponse, ServedBy
+from app.serving import SearchPool
 from app.settings import Settings
 from index.search import PhraseSearcher, Related
 
@@ -37,6 +43,19 @@ def served_by(searcher: PhraseSearcher) -> ServedBy:
 
 def hits(related: Related) -> list[Hit]:
     return [Hit(phrase=h.phrase, score=h.score, count=h.count) for h in related.hits]
+
+
+def related_json(found: Related, searcher: PhraseSearcher) -> bytes:
+    """The `RelatedResponse` of `found` as JSON (the same bytes as the model would serialise to)."""
+    return pydantic_core.to_json(
+        {
+            "query": found.query,
+            "normalized": found.normalized,
+            "results": [{"phrase": h.phrase, "score": h.score, "count": h.count} for h in found.hits],
+            "oov": found.oov,
+            "served_by": served_by(searcher),
+        }
+    )
 
 
 def query_problem(q: str, settings: Settings) -> str | None:
@@ -75,24 +94,20 @@ ExactParam = Annotated[bool, Query(description="Search exhaustively, bypassing t
     responses=QUERY_ERRORS,
 )
 async def related(
+    request: Request,
     searcher: SearcherDep,
-    settings: SettingsDep,
-    pool: PoolDep,
     q: QueryParam,
     k: KParam = 10,
     exclude_query_words: ExcludeParam = False,
     exact: ExactParam = False,
-) -> RelatedResponse:
+) -> Response:
+    state = request.app.state
+    settings: Settings = state.settings
+    pool: SearchPool = state.search_pool
     check_query(q, settings)
     check_k(k, settings)
-    found = await pool.run(searcher.related, q, k, exclude_query_words=exclude_query_words, exact=exact)
-    return RelatedResponse(
-        query=found.query,
-        normalized=found.normalized,
-        results=hits(found),
-        oov=found.oov,
-        served_by=served_by(searcher),
-    )
+    found = await pool.related(searcher, q, k, exclude_query_words=exclude_query_words, exact=exact)
+    return Response(related_json(found, searcher), media_type="application/json")
 
 
 @router.post(

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
+from app.schemas import RelatedResponse
 from index.artifacts import load_embeddings
 from index.text import tokenize
 from tests.app.conftest import PHRASES, TOPICS, Artifacts, make_settings
@@ -36,6 +37,16 @@ def test_related_returns_topic_neighbours_best_first(client: TestClient) -> None
         "index": "index-flat",
         "factory": "Flat",
     }
+
+
+def test_related_body_is_the_documented_schema(client: TestClient) -> None:
+    """The route writes its JSON itself: exactly what `RelatedResponse` (its OpenAPI schema) serialises to."""
+    r = client.get("/v1/related", params={"q": "hot dog zebra", "k": 3, "exclude_query_words": "true"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    body = RelatedResponse.model_validate_json(r.content)
+    assert r.content == body.model_dump_json().encode() and body.oov == ["zebra"] and len(body.results) == 3
+    ok = client.get("/openapi.json").json()["paths"]["/v1/related"]["get"]["responses"]["200"]
+    assert ok["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/RelatedResponse"}
 
 
 def test_exclude_query_words_drops_phrases_sharing_a_word(client: TestClient) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
+from index.ann import search_work
 from index.auto import choose_factory
 from index.build import BuildConfig, build_index
 from index.errors import QueryError
@@ -71,6 +73,23 @@ def test_hnsw_override_changes_work(tmp_path: Path, big_embeddings: Path) -> Non
     ]
     agree = lambda got: np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, exact, strict=True)])  # noqa: E731
     assert agree(high) >= agree(low) and agree(high) > 0.97
+
+
+def test_search_work_estimates() -> None:
+    d = 16
+    ivf = faiss.index_factory(d, "IVF64,Flat", faiss.METRIC_INNER_PRODUCT)
+    ivf.train(np.random.default_rng(0).standard_normal((2000, d)).astype(np.float32))
+    ivf.add(np.zeros((6400, d), np.float32))
+    ivf.nprobe = 3
+    assert search_work(ivf) == 64 * d + 3 * 100 * d  # the centroids, then 3 lists of 100 on average
+    hnsw = faiss.index_factory(d, "HNSW16", faiss.METRIC_INNER_PRODUCT)
+    hnsw.hnsw.efSearch = 40
+    assert search_work(hnsw) == 40 * 32 * d  # efSearch candidates x 2M base-level neighbours
+    flat = faiss.index_factory(d, "Flat", faiss.METRIC_INNER_PRODUCT)
+    flat.add(np.zeros((500, d), np.float32))
+    assert search_work(flat) == 500 * d
+    pca = faiss.index_factory(d, "PCA8,Flat", faiss.METRIC_INNER_PRODUCT)
+    assert search_work(pca) == d * 8  # the transform only, on an empty index
 
 
 def test_auto_choice() -> None:

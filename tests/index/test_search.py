@@ -85,6 +85,18 @@ def test_k_larger_than_collection_and_word_exclusion(flat_index: PhraseSearcher)
     assert [h.phrase for h in few.hits] == [h.phrase for h in filtered.hits[:3]]
 
 
+def test_related_first_is_related_or_none(flat_index: PhraseSearcher) -> None:
+    s = flat_index
+    assert s.search_work == s.num_phrases * s.dim  # Flat: every vector once
+    for text, k, exclude in (("hot dog", 5, False), ("hot dog", 3, True), ("ice", 1, False)):
+        assert s.related_first(text, k, exclude_query_words=exclude) == s.related(
+            text, k, exclude_query_words=exclude
+        )
+    assert s.related_first("hot dog", s.num_phrases) is None  # the query phrase itself leaves k - 1 hits
+    with pytest.raises(QueryError):
+        s.related_first("qqq")
+
+
 def test_batch_matches_single(flat_index: PhraseSearcher) -> None:
     s = flat_index
     texts = ["hot dog", "qqq", "new york", "ice cream"]

@@ -1,0 +1,220 @@
+"""wrk drivers for the load test: closed-loop (maximum throughput) and fixed-rate (latency at a given load).
+
+Closed loop (`closed_loop`): every connection sends its next request as soon as the previous answer arrives,
+so the server runs flat out; the figure is the maximum throughput. Latency then is queueing, not service time:
+by Little's law the mean latency is connections / throughput (16 connections at 1,500 req/s: 10.7 ms), so a
+closed-loop p99 says little about latency at a given load.
+
+Fixed rate (`fixed_rate`): each connection sends on its own schedule, one request every
+`connections / rate` seconds (phases spread over the interval), through wrk's Lua `delay()` hook; wrk runs one
+thread per connection, so each Lua state serves exactly one connection. A request whose slot passed while the
+connection waited for the previous answer goes out at once and counts as `late`; its latency is measured from
+the slot, not from when it could be sent (so a stall is charged to every request it delays, as an open-loop
+client would see it: no coordinated omission). The offered rate holds as long as the server keeps up: a
+saturated server shows as an achieved rate below the target and a growing latency. wrk's own latency figures
+(from the actual send, `wrk_p50_ms`...) are kept for comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CLOSED_LUA = """
+local queries = {%(queries)s}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", "%(path)s" .. queries[(i %% #queries) + 1])
+end
+"""
+
+FIXED_RATE_LUA = """
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } mmwe_timespec;
+int clock_gettime(int clk_id, mmwe_timespec *tp);
+]]
+local ts = ffi.new("mmwe_timespec")
+local function now_us()
+  ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
+  return tonumber(ts.tv_sec) * 1e6 + tonumber(ts.tv_nsec) / 1e3
+end
+
+local queries = {%(queries)s}
+local interval = %(interval_us)f  -- microseconds between two requests of one connection
+local threads, started = {}, 0
+
+function setup(thread)
+  thread:set("id", started)
+  started = started + 1
+  table.insert(threads, thread)
+end
+
+local due, sent, i = nil, 0, 0
+latencies, late, failed = {}, 0, 0
+
+function delay()
+  local now = now_us()
+  if due == nil then
+    due = now + interval * id / %(connections)d
+  else
+    due = due + interval
+  end
+  local wait = due - now
+  if wait <= 0 then
+    late = late + 1
+    return 0
+  end
+  return math.floor(wait / 1000)  -- wrk's timers count whole milliseconds: never send after the slot
+end
+
+request = function()
+  i = i + 1
+  sent = now_us()
+  return wrk.format("GET", "%(path)s" .. queries[((i + id * 37) %% #queries) + 1])
+end
+
+function response(status, headers, body)
+  latencies[#latencies + 1] = now_us() - math.min(sent, due)
+  if status ~= 200 then
+    failed = failed + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local out = io.open("%(out)s", "w")
+  local all, late_total, failed_total = {}, 0, 0
+  for _, t in ipairs(threads) do
+    for _, v in ipairs(t:get("latencies")) do
+      all[#all + 1] = string.format("%%.1f", v)
+    end
+    late_total = late_total + t:get("late")
+    failed_total = failed_total + t:get("failed")
+  end
+  out:write(table.concat(all, "\\n"), "\\n")
+  out:close()
+  io.write(string.format("fixed-rate: late %%d failed %%d\\n", late_total, failed_total))
+end
+"""
+
+
+def lua_queries(queries: list[str]) -> str:
+    return ",".join(json.dumps(q.replace(" ", "+")) for q in queries)
+
+
+def parse_wrk(text: str) -> dict[str, Any]:
+    def seconds(value: str, unit: str) -> float:
+        return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
+
+    out: dict[str, Any] = {}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    out["req_per_s"] = float(m.group(1)) if m else None
+    m = re.search(r"(\d+) requests in", text)
+    out["requests"] = int(m.group(1)) if m else 0
+    for pct in ("50", "90", "99"):
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
+        out[f"p{pct}_ms"] = round(seconds(m.group(1), m.group(2)) * 1e3, 3) if m else None
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    non2xx = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    sock = sum(int(g) for g in m.groups()) if m else 0
+    out["errors"] = non2xx + sock
+    return out
+
+
+def _run(
+    script: str, args: list[str], base: str, server_cpu: Callable[[], float]
+) -> tuple[str, dict[str, Any]]:
+    """Run wrk with `script`; (stdout, generator and server CPU figures)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_before = server_cpu()
+    try:
+        res = subprocess.run(
+            ["wrk", *args, "--latency", "-s", f.name, base], capture_output=True, text=True, check=True
+        )
+    finally:
+        os.unlink(f.name)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server = server_cpu() - server_before
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return res.stdout, {"generator_cpu_s": cpu, "server_cpu_s": server}
+
+
+def _per_request(out: dict[str, Any], cpu: dict[str, Any]) -> None:
+    n = out["requests"]
+    for key, seconds in cpu.items():
+        out[key] = round(seconds, 2)
+        out[key.replace("_s", "_us_per_request")] = round(seconds / n * 1e6, 1) if n else None
+    out["load_average_1min"] = round(os.getloadavg()[0], 2)
+
+
+def closed_loop(
+    base: str,
+    path: str,
+    queries: list[str],
+    connections: int,
+    duration: int,
+    threads: int,
+    server_cpu: Callable[[], float],
+) -> dict[str, Any]:
+    """Maximum throughput: `connections` connections, each sending as soon as it has its answer."""
+    script = CLOSED_LUA % {"queries": lua_queries(queries), "path": path}
+    stdout, cpu = _run(script, [f"-t{threads}", f"-c{connections}", f"-d{duration}s"], base, server_cpu)
+    out = {"mode": "closed_loop", **parse_wrk(stdout), "connections": connections, "duration_s": duration}
+    _per_request(out, cpu)
+    return out
+
+
+def fixed_rate(
+    base: str,
+    path: str,
+    queries: list[str],
+    connections: int,
+    rate: float,
+    duration: int,
+    server_cpu: Callable[[], float],
+) -> dict[str, Any]:
+    """Latency at an offered load of `rate` req/s over `connections` connections (see the module)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        lat_file = Path(tmp) / "latencies.txt"
+        script = FIXED_RATE_LUA % {
+            "queries": lua_queries(queries),
+            "path": path,
+            "interval_us": connections / rate * 1e6,
+            "connections": connections,
+            "out": str(lat_file),
+        }
+        args = [f"-t{connections}", f"-c{connections}", f"-d{duration}s"]
+        stdout, cpu = _run(script, args, base, server_cpu)
+        lat_ms = np.loadtxt(lat_file, ndmin=1) / 1e3
+    wrk = parse_wrk(stdout)
+    m = re.search(r"fixed-rate: late (\d+) failed (\d+)", stdout)
+    late, failed = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+    out: dict[str, Any] = {
+        "mode": "fixed_rate",
+        "target_req_per_s": rate,
+        "req_per_s": wrk["req_per_s"],
+        "requests": wrk["requests"],
+    }
+    for pct in (50, 90, 99, 99.9):
+        out[f"p{pct:g}_ms".replace(".", "_")] = round(float(np.percentile(lat_ms, pct)), 3)
+    out["max_ms"] = round(float(lat_ms.max()), 3)
+    out["late_requests"] = late  # sent after their slot (the connection was still waiting for an answer)
+    out["errors"] = wrk["errors"]  # socket errors and statuses above 399, as wrk counts them
+    out["non_200"] = failed
+    out.update({f"wrk_{k}": wrk[k] for k in ("p50_ms", "p90_ms", "p99_ms")})
+    out["connections"], out["duration_s"] = connections, duration
+    _per_request(out, cpu)
+    return out

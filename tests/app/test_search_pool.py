@@ -1,0 +1,76 @@
+"""`SearchPool.related`: small searches on the event loop, the rest in the pool, the same answers."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from app import serving
+from app.serving import SearchPool
+from index.search import PhraseSearcher, Related
+from tests.app.conftest import Artifacts
+
+
+@pytest.fixture
+def searcher(artifacts: Artifacts) -> PhraseSearcher:
+    return PhraseSearcher.load(artifacts.index_hnsw)
+
+
+@pytest.fixture
+def pool() -> Iterator[SearchPool]:
+    p = SearchPool(2, 1)
+    yield p
+    p.close()
+
+
+def threads_used(searcher: PhraseSearcher, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Record (method, thread name) of every related/related_first call on `searcher`."""
+    calls: list[tuple[str, str]] = []
+    for name in ("related", "related_first"):
+        original = getattr(searcher, name)
+
+        def spy(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
+            calls.append((_name, threading.current_thread().name))
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(searcher, name, spy)
+    return calls
+
+
+def answer(pool: SearchPool, searcher: PhraseSearcher, q: str, k: int, exact: bool = False) -> Related:
+    return asyncio.run(pool.related(searcher, q, k, exclude_query_words=False, exact=exact))
+
+
+def test_small_search_runs_inline_and_matches_the_searcher(
+    searcher: PhraseSearcher, pool: SearchPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = searcher.related("river", 5)
+    assert searcher.search_work is not None and searcher.search_work <= serving.INLINE_MAX_WORK
+    calls = threads_used(searcher, monkeypatch)
+    assert answer(pool, searcher, "river", 5) == expected
+    assert calls == [("related_first", threading.current_thread().name)]
+
+
+@pytest.mark.parametrize("case", ["exact", "too_much_work", "must_widen"])
+def test_other_searches_run_in_the_pool(
+    searcher: PhraseSearcher, pool: SearchPool, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    k = searcher.num_phrases + 5 if case == "must_widen" else 5  # more hits than the first fetch holds
+    expected = searcher.related("river", k, exact=case == "exact")
+    if case == "too_much_work":
+        monkeypatch.setattr(serving, "INLINE_MAX_WORK", searcher.search_work - 1)  # type: ignore[operator]
+    calls = threads_used(searcher, monkeypatch)
+    assert answer(pool, searcher, "river", k, exact=case == "exact") == expected
+    assert calls[-1][0] == "related" and calls[-1][1].startswith("mmwe-search")
+    assert [c[0] for c in calls[:-1]] == (["related_first"] if case == "must_widen" else [])
+
+
+def test_gpu_copies_never_run_inline(searcher: PhraseSearcher, pool: SearchPool) -> None:
+    searcher.search_work = None  # what PhraseSearcher.load(..., device="gpu") sets
+    calls: list[str] = []
+    searcher.related_first = lambda *a, **kw: calls.append("inline")  # type: ignore[method-assign]
+    assert answer(pool, searcher, "river", 3).hits and calls == []
