@@ -10,12 +10,13 @@ How: the file is cut into chunks of whole lines (about `CHUNK_BYTES`, so that ea
 cache), and `threads` workers take turns with the chunks. A worker copies its chunk into a padded buffer,
 finds every tab and newline in one numpy pass (they must follow the pattern tab, tab, newline), and hashes
 each field (`field_table.field_keys`); then, in chunk order (the ids do not depend on thread timing), it
-numbers the chunk's fields in the shared `FieldTable` while the other worker hashes its next chunk. The
-distinct phrases are decoded from one representative field each, gathered into a single buffer.
+numbers the chunk's fields in the shared `FieldTable` and appends their ids to the output while the other
+worker hashes its next chunk. Last, it decodes the phrases its chunk added, gathered into one buffer.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -90,14 +91,16 @@ def _is_header(buf: NDArray[np.uint8], fields: Fields) -> bool:
 
 
 class _Workers:
-    """The chunks of one parse, the shared table and the turn-taking of the workers."""
+    """The chunks of one parse, the shared table and output, and the turn-taking of the workers."""
 
     def __init__(self, data: bytes, bounds: list[tuple[int, int]], threads: int) -> None:
         self.arr = np.frombuffer(data, dtype=np.uint8)
         self.bounds = bounds
         self.threads = threads
         self.table = FieldTable()
-        self.ids: list[NDArray[np.int64]] = [np.zeros(0, dtype=np.int64)] * len(bounds)
+        self.ids = np.zeros(0, dtype=np.int64)  # [fields so far, then spare room]: each field's phrase id
+        self.fields = 0
+        self.phrases: list[list[str]] = [[] for _ in bounds]  # [chunk]: the phrases the chunk added
         self.header = False
         self.failed = False
         self.next_chunk = 0  # the chunk whose fields go into the table next
@@ -139,27 +142,47 @@ class _Workers:
                 self.turn.wait_for(lambda i=i: self.next_chunk == i or self.failed)  # type: ignore[misc]
                 if self.failed:
                     return
+                known = self.table.count
                 ids = self.table.lookup(keys, first, last, lengths, starts + start)
                 if ids is None:
                     self.failed = True
-                else:
-                    self.ids[i] = ids
-                    self.next_chunk += 1
+                    self.turn.notify_all()
+                    return
+                self._store(ids, size)
+                new_starts, new_lengths = (a[known:].copy() for a in self.table.representatives())
+                self.next_chunk += 1
                 self.turn.notify_all()
+            phrases = _decode_fields(buf, new_starts - start, new_lengths)  # the ids this chunk added
+            if phrases is None:
+                self._fail()
+                return
+            self.phrases[i] = phrases
+
+    def _store(self, ids: NDArray[np.int64], chunk_size: int) -> None:
+        """Append a chunk's ids (in turn) to `self.ids`, which is sized from the first chunk's density."""
+        if self.fields + ids.size > self.ids.size:
+            estimate = int(1.25 * ids.size * self.arr.size / chunk_size) + 64
+            grown = np.empty(max(2 * self.ids.size, self.fields + ids.size, estimate), dtype=np.int64)
+            grown[: self.fields] = self.ids[: self.fields]
+            self.ids = grown
+        self.ids[self.fields : self.fields + ids.size] = ids
+        self.fields += ids.size
 
 
-def _distinct_phrases(
-    arr: NDArray[np.uint8], starts: NDArray[np.int64], lengths: NDArray[np.int64]
+def _decode_fields(
+    buf: NDArray[np.uint8], starts: NDArray[np.int64], lengths: NDArray[np.int64]
 ) -> list[str] | None:
     """The text of each field, or None if one is not UTF-8 or has no word (the reference parser then reports
     it). The fields are gathered into one newline-separated buffer and decoded at once; ASCII text is checked
     for words with one vectorised pass instead of a regex per phrase."""
+    if starts.size == 0:
+        return []
     spans = lengths + 1  # each field and the newline after it
     offsets = np.cumsum(spans) - spans  # [fields]: where each field goes in the joined buffer
     index = np.repeat(starts - offsets, spans)
     index += np.arange(index.size)
-    np.minimum(index, arr.size - 1, out=index)  # the file's last field may have no byte after it
-    joined = arr[index]
+    np.minimum(index, buf.size - 1, out=index)  # the last field may have no byte after it
+    joined = buf[index]
     joined[offsets + lengths] = _NEWLINE
     raw = joined[:-1]
     if bool((raw < 128).all()):
@@ -186,13 +209,11 @@ def parse_triplets_fast(
             done.result()
     if workers.failed:
         return None
-    ids = np.concatenate(workers.ids)
-    n = ids.size // 3
+    n = workers.fields // 3
     if n == 0 or n + workers.header < MIN_LINES:
         return None
-    phrases = _distinct_phrases(workers.arr, *workers.table.representatives())
-    if phrases is None:
-        return None
+    ids = workers.ids[: workers.fields]
+    phrases = list(itertools.chain.from_iterable(workers.phrases))
     first_line = 2 if workers.header else 1
     return TripletSet(
         path=Path(path),
