@@ -74,8 +74,8 @@ def _sum_block(
 
     The known phrases are put in a buffer longest first, so that pass k adds the k-th word of every phrase
     that has one to a prefix of the buffer (few passes, since phrases are short; much faster than
-    np.add.reduceat over rows). The mean has the same direction as the sum. Rows are gathered with np.take,
-    which copies whole rows, and the block is written out with one gather from the buffer.
+    np.add.reduceat over rows). The mean has the same direction as the sum. The block is written out with one
+    gather from the buffer.
     """
     rows = np.flatnonzero(known)
     rows = rows[np.argsort(-lengths[rows], kind="stable")]
@@ -83,16 +83,16 @@ def _sum_block(
     buf = np.empty((rows.size + 1, out.shape[1]), dtype=np.float32)  # the last row stays zero
     buf[-1] = 0
     sums = buf[:-1]
-    np.take(vectors, flat[first], axis=0, out=sums)
+    sums[:] = vectors[flat[first]]
     k = 1
     while (n := int(np.count_nonzero(count > k))) > 0:
-        sums[:n] += np.take(vectors, flat[first[:n] + k], axis=0)
+        sums[:n] += vectors[flat[first[:n] + k]]
         k += 1
     norms = np.sqrt(np.einsum("ij,ij->i", sums, sums))[:, None]  # [rows, 1]
     np.divide(sums, norms, out=sums, where=norms > 0)
     position = np.full(out.shape[0], rows.size)  # [block]: each phrase's row in the buffer
     position[rows] = np.arange(rows.size)
-    np.take(buf, position, axis=0, out=out)
+    out[:] = buf[position]
 
 
 class PhraseEncoder:
