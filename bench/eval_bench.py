@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,9 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from index.artifacts import load_embeddings, write_embeddings
-from index.evaluation import BenchmarkSpec, PhraseEncoder, read_triplets, run_suite
-from index.evaluation.triplets import score_triplets
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's code, not an installed copy
+
+from index.artifacts import load_embeddings, write_embeddings  # noqa: E402
+from index.evaluation import BenchmarkSpec, PhraseEncoder, read_triplets, run_suite  # noqa: E402
+from index.evaluation.triplets import score_triplets  # noqa: E402
 
 
 def make_data(

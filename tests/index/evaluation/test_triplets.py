@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from index.evaluation import BenchmarkFormatError, BenchmarkSpec, PhraseEncoder, read_triplets, run_suite
-from index.evaluation.fast_triplets import MIN_LINES, _dedupe, parse_triplets_fast
+from index.evaluation.fast_triplets import MIN_LINES, parse_triplets_fast
 from index.evaluation.readers import parse_triplets, read_bytes
 from index.evaluation.triplets import evaluate_triplets, score_triplets
 from tests.index.evaluation.conftest import TOY, MakeEmbeddings
@@ -160,13 +160,3 @@ def test_fast_parser_leaves_comments_and_control_characters_to_the_reference(tmp
         data, sha = read_bytes(path)
         assert parse_triplets_fast(path, data, sha) is None
     assert len(read_triplets(path)) == MIN_LINES + 11  # the control character is inside a phrase: allowed
-
-
-def test_dedupe_probes_collisions_and_grows_the_table() -> None:
-    rng = np.random.default_rng(0)
-    distinct = rng.integers(1, 2**40, 500, dtype=np.uint64) << np.uint64(2)  # same home slot: all collide
-    keys = distinct[rng.integers(0, 500, 5000)]
-    ids, rep = _dedupe(keys, size=16)  # 16 slots for 500 keys: must grow several times
-    assert rep.size == 500
-    assert np.array_equal(keys[rep][ids], keys)  # equal keys <-> equal ids
-    assert len(set(ids.tolist())) == 500
