@@ -118,16 +118,18 @@ class PhraseEncoder:
         lengths: NDArray[np.int64]
         if not phrases:
             flat, lengths = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        elif joined.count("\n") != len(phrases) - 1:
+        elif joined.count("\n") != len(phrases) - 1:  # a phrase has a newline
             token_lists = [tokenize(p) for p in phrases]
             lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(phrases))
             flat = self._dict_rows(itertools.chain.from_iterable(token_lists), int(lengths.sum()))
-        elif (joined := joined.lower()).isascii():
-            text, buf, starts, token_lengths, lengths = _ascii_tokens(joined)
-            flat = self._vocab_lookup().rows(text, buf, starts, token_lengths)
         else:
-            tokens, lengths = _regex_tokens(joined, len(phrases))
-            flat = self._dict_rows(tokens, len(tokens))
+            joined = joined.lower()
+            if joined.isascii():
+                text, buf, starts, token_lengths, lengths = _ascii_tokens(joined)
+                flat = self._vocab_lookup().rows(text, buf, starts, token_lengths)
+            else:
+                tokens, lengths = _regex_tokens(joined, len(phrases))
+                flat = self._dict_rows(tokens, len(tokens))
         owner = np.repeat(np.arange(len(phrases)), lengths)  # [tokens]: the phrase of each token
         oov_words = np.bincount(owner[flat < 0], minlength=len(phrases))  # [P]
         known: NDArray[np.bool_] = (lengths > 0) & (oov_words == 0)
@@ -157,6 +159,9 @@ class PhraseEncoder:
             end = start + _BLOCK
             _sum_block(vectors, flat, starts[start:end], lengths[start:end], known[start:end], out[start:end])
 
-        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-            list(pool.map(run, range(0, len(phrases), _BLOCK)))
+        if threads <= 1 or len(phrases) <= _BLOCK:
+            list(map(run, range(0, len(phrases), _BLOCK)))
+        else:
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                list(pool.map(run, range(0, len(phrases), _BLOCK)))
         return out, known

@@ -57,7 +57,7 @@ def score_triplets(
 
 
 def triplet_scores(encoder: PhraseEncoder, triplets: TripletSet, *, threads: int = 2) -> TripletScores:
-    unit, known = encoder.encode(triplets.phrases)
+    unit, known = encoder.encode(triplets.phrases, threads=threads)
     covered: NDArray[np.bool_] = np.asarray(known[triplets.ids].all(axis=1), dtype=np.bool_)
     correct = score_triplets(unit, triplets.ids, threads=threads) & covered
     return TripletScores(correct=correct, covered=covered)
