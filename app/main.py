@@ -18,11 +18,13 @@ from contextlib import asynccontextmanager
 
 import faiss
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from app.db.session import make_engine, make_sessionmaker
 from app.errors import install_error_handlers
 from app.evaluations import store
 from app.evaluations.runner import EvaluationRunner
+from app.fast_path import RelatedFastPath
 from app.limits import BodyLimitMiddleware
 from app.metrics import MetricsMiddleware, set_index
 from app.routes import admin, evaluations, health, info, pages, related, vectors
@@ -82,14 +84,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Related phrases from multimodal word embeddings (Mao et al. 2016).",
         description="See docs/api.md for limits, errors and configuration.",
         lifespan=lifespan,
+        telemetry=TelemetryConfig(
+            tracing=settings.opentelemetry, metrics=settings.opentelemetry, logs=settings.opentelemetry
+        ),
     )
     app.state.settings = settings
     app.state.holder = IndexHolder(settings.reload_file, on_swap=set_index)
     app.state.launch_id = settings.launch_id or uuid.uuid4().hex[:16]
     app.state.owner = f"{app.state.launch_id}:{os.getpid()}"
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(MetricsMiddleware)
     for module in (health, related, vectors, info, evaluations, admin, pages):
         app.include_router(module.router)
+    if settings.fast_path:  # innermost of ours: inside the body limit and the metrics
+        app.add_middleware(RelatedFastPath, state=app.state)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware)
     return app

@@ -29,6 +29,8 @@ class Hit(BaseModel):
 
 
 class ServedBy(BaseModel):
+    model_config = ConfigDict(frozen=True)  # one instance per loaded index, shared by its responses
+
     model_kind: str = Field(description="Which model produced the embeddings (word2vec, text, a, ...).")
     embeddings_sha256: str | None = Field(description="Checksum of the embeddings manifest.")
     index: str = Field(description="Index directory name.")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import functools
+import gc
 import json
 import logging
 import os
@@ -140,6 +141,19 @@ class ReloadFile:
         return generation
 
 
+def settle_heap() -> None:
+    """Put what is alive now (the index: a list of a million phrase strings...) out of the cyclic GC's sight.
+
+    Otherwise every full collection walks the whole index (the 1M bench index: 27 ms on an idle 2-core VM)
+    with the GIL held, a pause for every request in flight. Called after each swap: the previous index's
+    objects are unfrozen and collected first (refcounting frees most of them anyway; this also frees any
+    cycles), so frozen memory is never leaked.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 class IndexHolder:
     """Holds the served searcher (or why there is none); swaps are atomic reference assignments."""
 
@@ -175,6 +189,7 @@ class IndexHolder:
         self._swapped()
 
     def _swapped(self) -> None:
+        settle_heap()
         if self.on_swap is not None:
             self.on_swap(self.current)
 

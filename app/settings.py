@@ -44,6 +44,15 @@ class Settings(BaseSettings):
     search_threads: int = Field(
         default=1, ge=1, le=64, description="FAISS (OpenMP) threads per worker process."
     )
+    fast_path: bool = Field(
+        default=True,
+        description="Answer plain valid GET /v1/related requests below FastAPI's routing (app/fast_path.py).",
+    )
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry spans, metrics and logs (needs an SDK set up by the "
+        "operator); off, the service's metrics are its Prometheus /metrics, and requests skip the check.",
+    )
     reload_file: Path | None = Field(
         default=None,
         description="File through which workers share /v1/admin/reload; `python -m app serve` sets it.",

@@ -24,15 +24,21 @@ the two modes:
   latencies are queueing growth over the run.
 
 Runs, in order: warm-up (5 s closed loop); closed loop; /healthz closed loop (the generator's own cost and
-the framework floor); fixed rate at --rate; fixed rate at each --also-rates; then, while admin-triggered
-evaluation runs (a large synthetic triplet benchmark, in the service's niced evaluation processes) are in
-progress, fixed rate at --rate and closed loop again. Every run reports the generator's and the server's CPU
-per request (the server's summed over its processes, evaluations excluded) and the 1-minute load average.
+the framework floor); fixed rate at each --also-rates; then --repeats times: a fixed-rate window at --rate
+without evaluation, then one while admin-triggered evaluation runs execute (a large synthetic triplet
+benchmark in the service's niced, SCHED_IDLE evaluation processes; one run is always queued behind the
+executing one, and the bench waits for all to finish before the next window), the last one followed by a
+closed loop still under evaluation. Alternating windows put both conditions under the same background noise;
+the fixed-rate figures are the medians over the repeats (each window is kept under `runs`). Every run reports
+the generator's and the server's CPU per request (the server's summed over its processes, evaluations
+excluded), the 1-minute load average and, under evaluation, the share of the window evaluations executed.
 
 Targets (issue 7, 2 uvicorn workers, 16 connections): >= 1,500 req/s closed loop (maximum throughput);
-p99 <= 10 ms at a fixed offered 1,500 req/s; zero errors; p99 during an evaluation within 2x of the p99
-without, both at the fixed 1,500 req/s (`p99_ratio_during_evaluation.fixed_rate`). `targets` says which held;
-a fixed-rate p99 target holds only if its runs achieved >= 98% of the offered rate (else it is a backlog).
+p99 <= 10 ms at a fixed offered 1,500 req/s; zero errors; p99 during an evaluation "within 2x of that", at
+the fixed 1,500 req/s, checked both ways it reads: within 2x of the p99 measured without evaluation
+(`p99_ratio_during_evaluation.fixed_rate`, ratio of the medians) and within 2x of the 10 ms target (<= 20 ms).
+`targets` says which held; a fixed-rate p99 target holds only if its runs achieved >= 98% of the offered rate
+(else it is a backlog).
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -259,11 +266,60 @@ def busy_fraction(runs: list[dict[str, Any]], t0: float, t1: float) -> float:
     return round(min(1.0, busy / (t1 - t0)), 3)
 
 
+class EvaluationLoad:
+    """Keeps an admin-triggered evaluation executing for as long as it is on: one run always queued.
+
+    `start()` returns once the first run executes; `stop()` stops queueing and waits until every run it
+    queued has finished (the service has no cancel), so the next window without evaluation really has none.
+    """
+
+    def __init__(self, base: str, spec: dict[str, Any]) -> None:
+        self.base, self.spec = base, spec
+        self.ids: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def status(self, run_id: int) -> str:
+        return str(http("GET", f"{self.base}/v1/evaluations/{run_id}")[1]["status"])
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            run_id = http("POST", self.base + "/v1/admin/evaluations", self.spec)[1]["id"]
+            self.ids.append(run_id)
+            while not self._stop.is_set() and self.status(run_id) == "queued":
+                time.sleep(0.1)
+
+    def start(self) -> None:
+        self._thread.start()
+        while not self.ids or self.status(self.ids[0]) == "queued":
+            time.sleep(0.1)
+
+    def stop(self) -> list[dict[str, Any]]:
+        self._stop.set()
+        self._thread.join()
+        while any(self.status(i) in ("queued", "running") for i in self.ids):
+            time.sleep(0.5)
+        return [http("GET", f"{self.base}/v1/evaluations/{i}")[1] for i in self.ids]
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Repeated fixed-rate windows: each figure's median (errors and late requests summed), and the runs."""
+    out: dict[str, Any] = {"mode": runs[0]["mode"], "repeats": len(runs)}
+    for key in ("req_per_s", "p50_ms", "p90_ms", "p99_ms", "p99_9_ms", "server_cpu_us_per_request"):
+        values = [r[key] for r in runs if r.get(key) is not None]
+        out[key] = round(float(np.median(values)), 3) if values else None
+    for key in ("requests", "late_requests", "errors", "non_200"):
+        out[key] = int(sum(r.get(key) or 0 for r in runs))
+    out["runs"] = runs
+    return out
+
+
 def ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 2) if a is not None and b else None
 
 
 def targets(result: dict[str, Any], rate: float) -> dict[str, bool]:
+    """The issue's targets, on the medians of the repeated fixed-rate windows."""
     closed, fixed = result["closed_loop"], result["fixed_rate"]
     runs = [closed, fixed, result["healthz"]]
 
@@ -279,11 +335,13 @@ def targets(result: dict[str, Any], rate: float) -> dict[str, bool]:
     if during is not None:
         runs += [during["fixed_rate"], during["closed_loop"]]
         ratio_at_rate = result["p99_ratio_during_evaluation"]["fixed_rate"]
-        checks[f"fixed_rate_{rate:g}_p99_during_eval<=2x"] = (
-            achieved(fixed)
-            and achieved(during["fixed_rate"])
-            and ratio_at_rate is not None
-            and ratio_at_rate <= 2
+        both_achieved = achieved(fixed) and achieved(during["fixed_rate"])
+        # "within 2x" read two ways: of the p99 measured without evaluation, and of the 10 ms target.
+        checks[f"fixed_rate_{rate:g}_p99_during_eval<=2x_measured"] = (
+            both_achieved and ratio_at_rate is not None and ratio_at_rate <= 2
+        )
+        checks[f"fixed_rate_{rate:g}_p99_during_eval<=20ms"] = (
+            both_achieved and during["fixed_rate"]["p99_ms"] <= 20
         )
     checks["zero_errors"] = all(r["errors"] == 0 for r in runs)
     return checks
@@ -302,6 +360,11 @@ def measure(args: argparse.Namespace, index: Path) -> dict[str, Any]:
     cpu = functools.partial(server_cpu_seconds, proc.pid)
     related = "/v1/related?k=10&q="
     conns, duration = args.connections, args.duration
+    spec = {"benchmarks": [{"name": "synthetic-triplets", "kind": args.eval_kind, "path": str(triplets)}]}
+
+    def fixed_window() -> dict[str, Any]:
+        return wrk.fixed_rate(base, related, queries, conns, args.rate, duration, cpu)
+
     try:
         status, info = http("GET", base + "/v1/info")
         result: dict[str, Any] = {
@@ -320,38 +383,49 @@ def measure(args: argparse.Namespace, index: Path) -> dict[str, Any]:
         result["closed_loop"] = wrk.closed_loop(base, related, queries, conns, duration, args.threads, cpu)
         log("generator overhead (/healthz)")
         result["healthz"] = wrk.closed_loop(base, "/healthz?q=", ["x"], conns, 10, args.threads, cpu)
-        log(f"fixed rate ({args.rate:g} req/s)")
-        result["fixed_rate"] = wrk.fixed_rate(base, related, queries, conns, args.rate, duration, cpu)
         for rate in args.also_rates:
             log(f"fixed rate ({rate:g} req/s)")
             fixed = wrk.fixed_rate(base, related, queries, conns, rate, duration, cpu)
             result.setdefault("fixed_rate_other", []).append(fixed)
-        if args.evaluation:
-            log("during evaluation: fixed rate, then closed loop")
-            spec = {
-                "benchmarks": [{"name": "synthetic-triplets", "kind": args.eval_kind, "path": str(triplets)}]
-            }
-            ids = [http("POST", base + "/v1/admin/evaluations", spec)[1]["id"] for _ in range(args.eval_runs)]
-            while http("GET", f"{base}/v1/evaluations/{ids[0]}")[1]["status"] == "queued":
-                time.sleep(0.2)
+        without: list[dict[str, Any]] = []
+        during: list[dict[str, Any]] = []
+        closed_during: dict[str, Any] | None = None
+        eval_runs: list[dict[str, Any]] = []
+        for repeat in range(args.repeats):
+            log(f"fixed rate ({args.rate:g} req/s), repeat {repeat + 1}/{args.repeats}")
+            without.append(fixed_window())
+            if not args.evaluation:
+                continue
+            log(f"fixed rate ({args.rate:g} req/s) during evaluation, repeat {repeat + 1}/{args.repeats}")
+            load = EvaluationLoad(base, spec)
+            load.start()
             t0 = time.time()
-            fixed = wrk.fixed_rate(base, related, queries, conns, args.rate, duration, cpu)
+            window = fixed_window()
             t1 = time.time()
-            closed = wrk.closed_loop(base, related, queries, conns, duration, args.threads, cpu)
+            if repeat == args.repeats - 1:
+                log("closed loop during evaluation")
+                closed_during = wrk.closed_loop(base, related, queries, conns, duration, args.threads, cpu)
             t2 = time.time()
-            runs = [http("GET", f"{base}/v1/evaluations/{i}")[1] for i in ids]
-            fixed["evaluation_busy_fraction"] = busy_fraction(runs, t0, t1)
-            closed["evaluation_busy_fraction"] = busy_fraction(runs, t1, t2)
+            runs = load.stop()
+            window["evaluation_busy_fraction"] = busy_fraction(runs, t0, t1)
+            if closed_during is not None:
+                closed_during["evaluation_busy_fraction"] = busy_fraction(runs, t1, t2)
+            during.append(window)
+            eval_runs += [
+                {k: r[k] for k in ("id", "status", "started_at", "finished_at", "error")} for r in runs
+            ]
+        result["fixed_rate"] = summary(without)
+        if during and closed_during is not None:
             result["during_evaluation"] = {
-                "fixed_rate": fixed,
-                "closed_loop": closed,
-                "evaluation_runs": [
-                    {k: r[k] for k in ("id", "status", "started_at", "finished_at", "error")} for r in runs
-                ],
+                "fixed_rate": summary(during),
+                "closed_loop": closed_during,
+                "evaluation_runs": eval_runs,
             }
             result["p99_ratio_during_evaluation"] = {
-                "fixed_rate": ratio(fixed["p99_ms"], result["fixed_rate"]["p99_ms"]),
-                "closed_loop": ratio(closed["p99_ms"], result["closed_loop"]["p99_ms"]),
+                "fixed_rate": ratio(
+                    result["during_evaluation"]["fixed_rate"]["p99_ms"], result["fixed_rate"]["p99_ms"]
+                ),
+                "closed_loop": ratio(closed_during["p99_ms"], result["closed_loop"]["p99_ms"]),
             }
         result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         result["targets"] = targets(result, args.rate)
@@ -389,7 +463,12 @@ def main() -> int:
     p.add_argument("--duration", type=int, default=20, help="seconds per measurement (default 20)")
     p.add_argument("--triplets", type=int, default=2_000_000, help="triplets in the evaluation benchmark")
     p.add_argument("--eval-kind", default="triplets", help="benchmark kind of the triplet file")
-    p.add_argument("--eval-runs", type=int, default=3, help="evaluation runs queued during the measurement")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="fixed-rate windows, alternately without and with evaluation (3)",
+    )
     p.add_argument(
         "--no-evaluation", dest="evaluation", action="store_false", help="skip the during-evaluation runs"
     )

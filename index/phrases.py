@@ -71,6 +71,17 @@ def mean_normalized(word_vectors: np.ndarray) -> np.ndarray:
     return np.asarray(mean / np.maximum(norm, ZERO_NORM), dtype=np.float32)
 
 
+def mean_normalized_rows(word_vectors: np.ndarray) -> np.ndarray:
+    """`mean_normalized` of one phrase, float32 [n, D] -> [D], bitwise equal and ~3x faster (the query path).
+
+    The same ufuncs on the same axis in the same order, without `mean`'s and `linalg.norm`'s dispatch.
+    """
+    n = len(word_vectors)
+    mean = word_vectors[0] if n == 1 else np.add.reduce(word_vectors, axis=0) / n
+    norm = float(np.sqrt(np.add.reduce(mean * mean)))
+    return np.asarray(mean / max(norm, ZERO_NORM), dtype=np.float32)
+
+
 @dataclass(frozen=True)
 class PhraseVectors:
     keep: np.ndarray  # int64 [M]: positions (into the input list) of the phrases that got a vector

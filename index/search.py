@@ -37,7 +37,7 @@ from index.artifacts import Embeddings, load_embeddings, read_manifest, read_voc
 from index.build import EMBEDDINGS_DIR, INDEX_FILE, INDEX_FORMAT, INDEX_VERSION, PHRASES_FILE, VECTORS_FILE
 from index.errors import ArtifactError, QueryError
 from index.gpu import GpuSession, use_gpu
-from index.phrases import mean_normalized
+from index.phrases import mean_normalized_rows
 from index.text import tokenize
 
 MMAP_FLAGS = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
@@ -110,6 +110,9 @@ class PhraseSearcher:
         self.num_phrases = len(phrases)
         self.dim = embeddings.dim
         self._word_index = embeddings.word_index()
+        # Plain ndarray views: indexing a np.memmap costs several microseconds of subclass overhead per query.
+        self._word_vectors = embeddings.vectors.view(np.ndarray)
+        self._counts = counts.view(np.ndarray)
         kind = cpu_index if cpu_index is not None else index  # a GPU copy reports no type: ask the CPU index
         self._exact_self = is_exact(kind)
         self._param = param_name(kind)
@@ -208,8 +211,8 @@ class PhraseSearcher:
         oov = [t for t, i in zip(tokens, ids, strict=True) if i < 0]
         if not known:
             raise QueryError(f"no word of query {text!r} is in the vocabulary (unknown: {', '.join(oov)})")
-        vector = mean_normalized(np.asarray(self.embeddings.vectors[[i for i in ids if i >= 0]]))
-        if float(np.linalg.norm(vector)) < 0.5:
+        vector = mean_normalized_rows(self._word_vectors[[i for i in ids if i >= 0]])  # float32 [D]
+        if float(np.sqrt(np.dot(vector, vector))) < 0.5:
             raise QueryError(f"query {text!r} has a zero vector (its word vectors cancel out)")
         return EmbeddedQuery(text=text, tokens=tokens, known=known, oov=oov, vector=vector)
 
@@ -240,13 +243,14 @@ class PhraseSearcher:
         normalized = " ".join(query.tokens)
         banned = set(query.tokens) if exclude_words else set()
         hits: list[Hit] = []
+        phrases, counts = self.phrases, self._counts
         for score, i in zip(scores.tolist(), ids.tolist(), strict=True):
             if i < 0 or len(hits) == k:
                 break
-            phrase = self.phrases[i]
+            phrase = phrases[i]
             if phrase == normalized or (banned and not banned.isdisjoint(phrase.split(" "))):
                 continue
-            hits.append(Hit(phrase=phrase, score=float(score), count=int(self.counts[i])))
+            hits.append(Hit(phrase, score, int(counts[i])))
         return hits
 
     def _first_fetch(self, k: int, exclude_words: bool) -> int:

@@ -1,8 +1,11 @@
 """One evaluation run, in its own process: `python -m app.evaluations.worker RUN_ID [--nice N]`.
 
-Started by the service (app.evaluations.runner); reads the run and its embeddings artifact from the database
-(DATABASE_URL), runs `index.evaluation.run_suite` on the embeddings, stores one `EvaluationResult` per
-benchmark and marks the run succeeded, or failed with the error. Exit status 0 when the run was finished here.
+Started by the service (app.evaluations.runner). The process first lowers its own priority (SCHED_IDLE where
+the OS has it, and niced), then imports and runs the job (`app.evaluations.job.run_job`). The order matters:
+importing numpy, FAISS, SQLAlchemy and the rest takes about a second of CPU, and at normal priority that
+second competed with query traffic at the start of every run (docs/api.md "Load test"). So this module
+imports only the standard library, and threads started later inherit the lowered priority.
+Exit status 0 when the run was finished here.
 """
 
 from __future__ import annotations
@@ -11,36 +14,6 @@ import argparse
 import contextlib
 import os
 import sys
-import traceback
-from pathlib import Path
-from typing import Any
-
-from app.db.models import EvaluationRun
-from app.db.session import make_engine, make_sessionmaker
-from app.evaluations import store
-from app.settings import Settings
-from index.artifacts import load_embeddings
-from index.evaluation import BenchmarkSpec, SuiteResult, run_suite
-
-
-def result_rows(result: SuiteResult) -> list[store.ResultRow]:
-    """One row per benchmark; `metrics` keeps the whole benchmark result (metrics, counts, options, ...)."""
-    rows = []
-    for b in result.benchmarks:
-        payload = {k: v for k, v in b.to_dict().items() if k not in ("name", "kind", "sha256")}
-        rows.append(store.ResultRow(benchmark=b.name, kind=b.kind, metrics=payload, dataset_sha256=b.sha256))
-    return rows
-
-
-def evaluate(embeddings_path: Path, request: dict[str, Any]) -> list[store.ResultRow]:
-    """Run the requested suite or benchmark list on an embeddings artifact (`run_suite`, as the CLI)."""
-    embeddings = load_embeddings(embeddings_path)
-    suite: str | list[BenchmarkSpec]
-    if request.get("suite") is not None:
-        suite = str(request["suite"])
-    else:
-        suite = [BenchmarkSpec(**spec) for spec in request["benchmarks"]]
-    return result_rows(run_suite(embeddings, suite, threads=1))
 
 
 def lower_priority(nice: int) -> None:
@@ -58,32 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nice", type=int, default=19, help="niceness increment for this process")
     args = parser.parse_args(argv)
     lower_priority(args.nice)
-    engine = make_engine(Settings().resolved_database_url)
-    factory = make_sessionmaker(engine)
-    try:
-        with factory() as session:
-            run = session.get(EvaluationRun, args.run_id)
-            if run is None:
-                print(f"evaluation run {args.run_id} not found", file=sys.stderr)
-                return 2
-            if run.artifact is None:
-                store.finish_failed(session, run.id, "the run has no embeddings artifact")
-                return 0
-            path, request = Path(run.artifact.path), dict(run.request)
-            if not store.mark_running(session, run.id):
-                return 0  # already finished (e.g. failed by a restart)
-        try:
-            rows = evaluate(path, request)
-        except Exception as exc:
-            traceback.print_exc()
-            with factory() as session:
-                store.finish_failed(session, args.run_id, f"{type(exc).__name__}: {exc}")
-            return 0
-        with factory() as session:
-            store.finish_succeeded(session, args.run_id, rows)
-        return 0
-    finally:
-        engine.dispose()
+    from app.evaluations.job import run_job  # only now: see the module docstring
+
+    return run_job(args.run_id)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ OpenAPI is still `RelatedResponse`, and the tests check the body against it.
 
 from __future__ import annotations
 
+import weakref
 from typing import Annotated, Any
 
 import pydantic_core
@@ -23,6 +24,8 @@ from index.search import PhraseSearcher, Related
 
 router = APIRouter(prefix="/v1", tags=["related"])
 
+SERVED_BY: weakref.WeakKeyDictionary[PhraseSearcher, ServedBy] = weakref.WeakKeyDictionary()
+
 QUERY_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Empty query, or longer than MMWE_MAX_QUERY_CHARS; k above MMWE_MAX_K."},
     422: {"description": "Invalid parameters, or a query with no word the model knows."},
@@ -31,6 +34,14 @@ QUERY_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def served_by(searcher: PhraseSearcher) -> ServedBy:
+    """What serves the answer; computed once per loaded index (the hot path asks on every request)."""
+    cached = SERVED_BY.get(searcher)
+    if cached is None:
+        cached = SERVED_BY[searcher] = describe(searcher)
+    return cached
+
+
+def describe(searcher: PhraseSearcher) -> ServedBy:
     manifest = searcher.manifest
     emb = manifest.get("embeddings", {})
     return ServedBy(
@@ -79,8 +90,14 @@ def check_k(k: int, settings: Settings) -> int:
     return k
 
 
-QueryParam = Annotated[str, Query(description="Query phrase (one or more words).", max_length=10_000)]
-KParam = Annotated[int, Query(ge=1, le=1000, description="Number of related phrases (at most MMWE_MAX_K).")]
+MAX_Q_PARAM = 10_000  # the schema's bounds; the served limits are MMWE_MAX_QUERY_CHARS and MMWE_MAX_K
+MAX_K_PARAM = 1000
+DEFAULT_K = 10
+
+QueryParam = Annotated[str, Query(description="Query phrase (one or more words).", max_length=MAX_Q_PARAM)]
+KParam = Annotated[
+    int, Query(ge=1, le=MAX_K_PARAM, description="Number of related phrases (at most MMWE_MAX_K).")
+]
 ExcludeParam = Annotated[
     bool, Query(description="Drop phrases sharing a word with the query (as the paper's positives do).")
 ]
@@ -97,7 +114,7 @@ async def related(
     request: Request,
     searcher: SearcherDep,
     q: QueryParam,
-    k: KParam = 10,
+    k: KParam = DEFAULT_K,
     exclude_query_words: ExcludeParam = False,
     exact: ExactParam = False,
 ) -> Response:

@@ -227,3 +227,28 @@ def test_listing_is_paginated_newest_first(artifacts: Artifacts, migrated_databa
     with factory() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(EvaluationResult)) == 1
     engine.dispose()
+
+
+PRIORITY_PROBE = """
+import os, sys, threading
+import app.evaluations.worker as worker
+heavy = sorted(m for m in ("numpy", "faiss", "sqlalchemy", "pydantic", "index") if m in sys.modules)
+before = os.getpriority(os.PRIO_PROCESS, 0)
+worker.lower_priority(5)
+seen = {}
+def probe():
+    seen.update(policy=os.sched_getscheduler(0), nice=os.getpriority(os.PRIO_PROCESS, 0))
+t = threading.Thread(target=probe)
+t.start(); t.join()
+idle = getattr(os, "SCHED_IDLE", None)
+print(heavy, seen["nice"] - before, seen["policy"] == idle or idle is None)
+"""
+
+
+def test_worker_lowers_its_priority_before_importing_anything_heavy() -> None:
+    """The evaluation process imports only the stdlib before it drops to SCHED_IDLE + nice (a thread started
+    afterwards inherits both), so the ~1 s of imports does not compete with query traffic."""
+    out = subprocess.run(
+        [sys.executable, "-c", PRIORITY_PROBE], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout.split()
+    assert out == ["[]", "5", "True"], out

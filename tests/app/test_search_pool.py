@@ -74,3 +74,23 @@ def test_gpu_copies_never_run_inline(searcher: PhraseSearcher, pool: SearchPool)
     calls: list[str] = []
     searcher.related_first = lambda *a, **kw: calls.append("inline")  # type: ignore[method-assign]
     assert answer(pool, searcher, "river", 3).hits and calls == []
+
+
+def test_loaded_index_is_out_of_the_gcs_sight_and_a_swapped_out_one_is_freed(artifacts: Artifacts) -> None:
+    """After a load the live heap is frozen (full collections skip the index); a reload unfreezes, so the
+    previous index is still freed."""
+    import gc
+    import weakref
+
+    holder = serving.IndexHolder()
+    try:
+        holder.load_initial(artifacts.index)
+        assert holder.current is not None and gc.get_freeze_count() > 0
+        phrases = holder.current.phrases
+        assert not any(o is phrases for o in gc.get_objects())  # frozen: in no generation the GC walks
+        first = weakref.ref(holder.current)
+        holder.reload(artifacts.index_hnsw)
+        gc.collect()
+        assert first() is None and holder.current is not None
+    finally:
+        gc.unfreeze()

@@ -12,7 +12,7 @@ import pytest
 from index.artifacts import load_embeddings
 from index.build import BuildConfig, build_index
 from index.errors import QueryError
-from index.phrases import mean_normalized
+from index.phrases import mean_normalized, mean_normalized_rows
 from index.search import PhraseSearcher, Related
 
 QUIET = {"progress": False}
@@ -27,6 +27,18 @@ def brute_force(s: PhraseSearcher, text: str, k: int) -> list[tuple[str, float]]
     scores = mat @ q.vector
     order = [i for i in np.argsort(-scores, kind="stable") if s.phrases[i] != " ".join(q.tokens)]
     return [(s.phrases[i], float(scores[i])) for i in order[:k]]
+
+
+def test_query_vector_is_bitwise_the_phrase_vector() -> None:
+    """The query path's `mean_normalized_rows` equals the index builder's `mean_normalized` exactly."""
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 3, 7, 20):
+        for scale in (1e-3, 1.0, 50.0):
+            rows = (scale * rng.standard_normal((n, 64))).astype(np.float32)
+            fast = mean_normalized_rows(rows)
+            assert fast.dtype == np.float32 and np.array_equal(fast, mean_normalized(rows))
+    zero = np.zeros((2, 8), np.float32)
+    assert np.array_equal(mean_normalized_rows(zero), mean_normalized(zero))
 
 
 @pytest.fixture
