@@ -17,6 +17,8 @@ COMMAND_MODULES = [
     "training.train",
     "training.word2vec",
     "training.evaluate_cli",
+    "training.image_triplets_cli",
+    "training.seed_study",
 ]
 
 
