@@ -1,22 +1,22 @@
 """Start a model's word embeddings from an existing `mmwe.embeddings` artifact (`--init-embeddings EMB`).
 
     python -m training word2vec --corpus data/corpus/fc --out data/emb/w2v
-    python -m training train --model a --corpus data/corpus/fc --features data/feat --init-embeddings data/emb/w2v \
-        --out data/emb/a-w2v
+    python -m training train --model a --corpus data/corpus/fc --features data/feat \
+        --init-embeddings data/emb/w2v --out data/emb/a-w2v
 
 Rows are aligned by word: each corpus word found in the artifact's vocabulary takes that vector; a word the
 artifact lacks (and the four reserved ids) keeps the model's own random N(0, embed_init_std) row. With
 `init_scale="std"` (the default) the imported vectors are multiplied by one factor so that their standard
-deviation (over all entries) equals `embed_init_std`: word2vec vectors are about 3x larger than the GRU's
-initial scale, and a matrix shared with the output projection at that size starts with saturated logits.
+deviation (over all entries) equals `embed_init_std`: the imported matrix then has the scale the GRU, the
+FC layer and the shared output projection were initialised for (word2vec's own scale differs by corpus).
 `init_scale="none"` imports them unchanged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch

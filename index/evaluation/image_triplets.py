@@ -22,12 +22,13 @@ import numpy as np
 from index.evaluation.builder import BuildStats, Triplet
 
 # Function words and the caption boilerplate that describes no content.
-STOPWORDS = frozenset(
-    """a an the and or but of in on at to from by with without into onto over under up down out off for as is
-    are was were be been being it its it's this that these those there here his her their them they he she
-    him we you i one two three four some another other each while who which what where when very near next
-    behind front top side has have having does do doing just not no""".split()
-)
+_STOPWORD_TEXT = """
+    a an the and or but of in on at to from by with without into onto over under up down out off for as
+    is are was were be been being it its it's this that these those there here his her their them they
+    he she him we you i one two three four some another other each while who which what where when very
+    near next behind front top side has have having does do doing just not no
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _TOKEN = re.compile(r"[a-z]+")
 
 
@@ -71,7 +72,7 @@ def triplets_from_captions(
     stopwords: Collection[str] = STOPWORDS,
     max_tries: int = 50,
 ) -> tuple[list[Triplet], BuildStats]:
-    """Triplets (base, positive from the same photo, negative from another photo); see the module docstring."""
+    """Triplets (base, positive of the same photo, negative of another photo); see the module docstring."""
     if phrase_words < 1:
         raise ValueError(f"phrase_words must be >= 1, got {phrase_words}")
     images = sorted(captions)

@@ -1,4 +1,4 @@
-"""Per-item scores of several embeddings on the same benchmark items, and the paired bootstrap of a difference.
+"""Per-item scores of several embeddings on the same benchmark items; the paired bootstrap of a difference.
 
 A benchmark's items (pairs, triplets, analogy questions) are scored once per embeddings; the comparison then
 uses only the items every embeddings covers, so all models are judged on the same items. The interval of a
