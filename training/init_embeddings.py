@@ -76,4 +76,4 @@ def aligned_init(
         factor = target_std / std if std > 0 else 1.0
     with torch.no_grad():
         weight[dst] = (vectors * factor).to(weight.dtype)
-    return InitReport(str(path), len(rows), len(words) - skip - len(rows), factor)
+    return InitReport(str(Path(path).resolve()), len(rows), len(words) - skip - len(rows), factor)
