@@ -86,7 +86,8 @@ def test_training_starts_from_the_imported_vectors(corpus: tuple[Path, Path], tm
         assert np.allclose(emb.vectors[index[word]], art[i])
     missing = np.stack([emb.vectors[index[w]] for w in WORDS[30:]])
     assert 0.03 < float(missing.std()) < 0.3  # the model's own N(0, 0.1) init
-    assert emb.manifest["training"]["init"] == {"path": str(path.resolve()), "matched": 30, "missing": 10, "scale": 1.0}
+    init = {"path": str(path.resolve()), "matched": 30, "missing": 10, "scale": 1.0}
+    assert emb.manifest["training"]["init"] == init
 
 
 def test_preset_fills_defaults_and_explicit_flags_win() -> None:
