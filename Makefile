@@ -69,7 +69,7 @@ $(DEMO_W2V)/manifest.json: $(DEMO_CORPUS)/manifest.json
 
 $(DEMO_MODEL)/manifest.json: $(DEMO_FEATURES)/manifest.json $(DEMO_W2V)/manifest.json
 	$(PY) -m training train --model a --corpus $(DEMO_CORPUS) --features $(DEMO_FEATURES) --out $(DEMO_MODEL) \
-	    --init-embeddings $(DEMO_W2V) --optimizer adam --lr 0.001 --max-tokens 1000000 --max-minutes 4 \
+	    --init-embeddings $(DEMO_W2V) --optimizer adam --lr 0.002 --max-tokens 1500000 --max-minutes 4 \
 	    --threads 2 --seed 0
 
 $(DEMO_INDEX)/manifest.json: $(DEMO_MODEL)/manifest.json

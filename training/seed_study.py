@@ -49,6 +49,20 @@ def _split(items: list[str], sep: str, what: str) -> list[tuple[str, str]]:
     return out
 
 
+def parse_diffs(items: list[str], labels: set[str]) -> list[tuple[str, str]]:
+    """`X-Y` -> (X, Y); labels may contain '-', so the split is the one whose both sides are run labels."""
+    out = []
+    for item in items:
+        splits = [(item[:i], item[i + 1 :]) for i, ch in enumerate(item) if ch == "-"]
+        known = [(x, y) for x, y in splits if x in labels and y in labels]
+        if len(known) != 1:
+            raise ValueError(
+                f"--diff {item!r}: expected X-Y with X and Y among the --run labels {sorted(labels)}"
+            )
+        out.append(known[0])
+    return out
+
+
 def run_study(
     runs: list[tuple[str, str]],
     diffs: list[tuple[str, str]],
@@ -108,7 +122,7 @@ def markdown(result: dict[str, Any], diffs: list[tuple[str, str]]) -> str:
 
 def cmd_study(args: argparse.Namespace) -> int:
     runs = _split(args.run, "=", "--run")
-    diffs = _split(args.diff or [], "-", "--diff") if args.diff else []
+    diffs = parse_diffs(args.diff or [], {label for label, _ in runs})
     specs = benchmark_specs(args.pairs_dir, args.triplets or [])
     result = run_study(runs, diffs, specs, resamples=args.resamples, seed=args.seed)
     if args.out:
