@@ -150,7 +150,7 @@ class IndexInfo(BaseModel):
 
 
 class BenchmarkResultOut(BaseModel):
-    """One benchmark's result, as `index.evaluation` computed it (the CLI prints the same numbers)."""
+    """One benchmark's result, as `evaluation` computed it (the CLI prints the same numbers)."""
 
     benchmark: str
     kind: str = Field(description="triplets, similarity or analogy.")
@@ -222,7 +222,7 @@ class BenchmarkSpecIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Text = Field(min_length=1, max_length=128)
-    kind: Text = Field(min_length=1, max_length=32, description="Benchmark kind (see index.evaluation).")
+    kind: Text = Field(min_length=1, max_length=32, description="Benchmark kind (see evaluation).")
     path: Text = Field(min_length=1, max_length=4096, description="Dataset file on the server.")
     options: dict[str, Any] = Field(default_factory=dict)
 

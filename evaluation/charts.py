@@ -1,9 +1,9 @@
 """PNG charts of embedding comparisons (matplotlib's Agg canvas: no display, no pyplot global state).
 
-    python -m training compare runs/text/embeddings runs/a/embeddings --chart compare.png
+    python -m evaluation compare runs/text/embeddings runs/a/embeddings --chart compare.png
 
-    from training.charts import comparison_chart
-    comparison_chart(build_table(results), Path("compare.png"))     # an index.evaluation ComparisonTable
+    from evaluation.charts import comparison_chart
+    comparison_chart(build_table(results), Path("compare.png"))     # an evaluation ComparisonTable
     comparison_chart([("word2vec", {"simlex999": 0.21, "wordsim353": 0.55}),
                       ("model-a", {"simlex999": 0.27, "wordsim353": 0.61})], Path("compare.png"))
 
@@ -21,10 +21,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
-from index.evaluation.compare import ComparisonTable
+from evaluation.compare import ComparisonTable
 
 Rows = Sequence[tuple[str, Mapping[str, float | None]]]
 
@@ -74,6 +71,9 @@ def comparison_chart(
     dpi: int = 120,
 ) -> Path:
     """Draw `table` as a grouped bar chart into the PNG file `path` (replaced atomically); return `path`."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # matplotlib only when a chart is drawn
+    from matplotlib.figure import Figure
+
     rows, metric_of, suite = as_rows(table)
     _check(rows)
     path = Path(path)

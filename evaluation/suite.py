@@ -1,7 +1,7 @@
 """Benchmark suites: named lists of benchmark files with their kinds, run against one embeddings artifact.
 
     from index.artifacts import load_embeddings
-    from index.evaluation import run_suite, BenchmarkSpec
+    from evaluation import run_suite, BenchmarkSpec
     result = run_suite(load_embeddings(path), "default")            # built-in suite
     result = run_suite(emb, [BenchmarkSpec("mine", "triplets", "my_triplets.tsv", {"oov_policy": "wrong"})])
     print(result.to_json())
@@ -10,7 +10,7 @@ Built-in suites use the word-similarity and analogy files shipped inside the gen
 with `importlib.util.find_spec` and never import gensim (the serving path stays light); without gensim
 installed they raise BenchmarkError saying so. A path `gensim:NAME` in a spec means
 that file of gensim's test data.
-The same code runs behind the CLI (`python -m training evaluate`) and the service, so numbers agree.
+The same code runs behind the CLI (`python -m evaluation evaluate`) and the service, so numbers agree.
 """
 
 from __future__ import annotations
@@ -24,22 +24,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from index.artifacts import Embeddings, utc_now
-from index.evaluation.analogy import evaluate_analogy
-from index.evaluation.errors import BenchmarkError
-from index.evaluation.phrases import PhraseEncoder
-from index.evaluation.readers import (
-    AnalogySet,
-    PairSet,
-    TripletSet,
+from evaluation.analogy import evaluate_analogy
+from evaluation.datasets import AnalogySet, PairSet, TripletSet
+from evaluation.errors import BenchmarkError
+from evaluation.phrases import PhraseEncoder
+from evaluation.readers import (
     read_analogies,
     read_pairs_csv,
     read_pairs_tsv,
     read_triplets,
 )
-from index.evaluation.results import BenchmarkResult, SuiteResult
-from index.evaluation.similarity import evaluate_similarity
-from index.evaluation.triplets import evaluate_triplets
+from evaluation.results import BenchmarkResult, SuiteResult
+from evaluation.similarity import evaluate_similarity
+from evaluation.triplets import evaluate_triplets
+from index.artifacts import Embeddings, utc_now
 
 KINDS = ("triplets", "similarity", "analogy")
 GENSIM_PREFIX = "gensim:"

@@ -13,7 +13,7 @@ From graded pairs (`PairSet`): for each base term, every partner scored >= `high
 partner scored <= `low` a negative; each positive is paired with each negative. Pairs count both ways unless
 `symmetric=False`.
 
-CLI: `python -m training build-triplets clicks|pairs --help`.
+CLI: `python -m evaluation build-triplets clicks|pairs --help`.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 import snowballstemmer
 
-from index.evaluation.errors import BenchmarkFormatError
-from index.evaluation.readers import TRIPLET_HEADER, PairSet, decode_lines, read_bytes
+from evaluation.datasets import TRIPLET_HEADER, PairSet
+from evaluation.errors import BenchmarkFormatError
+from evaluation.readers import decode_lines, read_bytes
 from index.text import normalize_phrase
 
 Triplet = tuple[str, str, str]
