@@ -21,6 +21,8 @@ from index.errors import ArtifactError
 EMBEDDINGS_FORMAT = "mmwe.embeddings"
 EMBEDDINGS_VERSION = 1
 MANIFEST = "manifest.json"
+EMBEDDINGS_VOCAB = "vocab.tsv"  # word<TAB>count
+EMBEDDINGS_VECTORS = "vectors.npy"  # float32 [V, D]
 
 
 def utc_now() -> str:
@@ -175,8 +177,8 @@ def write_embeddings(
     if len(set(words)) != len(words):
         raise ValueError("vocabulary has duplicate words")
     with atomic_directory(Path(final)) as tmp:
-        write_vocab(tmp / "vocab.tsv", words, counts)
-        np.save(tmp / "vectors.npy", vectors)
+        write_vocab(tmp / EMBEDDINGS_VOCAB, words, counts)
+        np.save(tmp / EMBEDDINGS_VECTORS, vectors)
         manifest: dict[str, Any] = {
             "format": EMBEDDINGS_FORMAT,
             "version": EMBEDDINGS_VERSION,
@@ -188,7 +190,7 @@ def write_embeddings(
             "metrics": metrics,
             "seed": seed,
             "created_at": utc_now(),
-            "files": {name: sha256_file(tmp / name) for name in ("vocab.tsv", "vectors.npy")},
+            "files": {name: sha256_file(tmp / name) for name in (EMBEDDINGS_VOCAB, EMBEDDINGS_VECTORS)},
         }
         write_manifest(tmp, manifest)
     return manifest
@@ -200,8 +202,8 @@ def load_embeddings(directory: Path, *, mmap: bool = True, verify: bool = False)
     manifest = read_manifest(directory, EMBEDDINGS_FORMAT, EMBEDDINGS_VERSION)
     if verify:
         verify_checksums(directory, manifest)
-    words, counts = read_vocab(directory / "vocab.tsv")
-    vec_path = directory / "vectors.npy"
+    words, counts = read_vocab(directory / EMBEDDINGS_VOCAB)
+    vec_path = directory / EMBEDDINGS_VECTORS
     try:
         vectors = np.load(vec_path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except FileNotFoundError as exc:

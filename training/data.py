@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training.corpus.shards import BOS, EOS, PAD, PreparedCorpus, Shard
+from index.corpus import BOS, EOS, PAD, PreparedCorpus, Shard
 from training.features.store import FeatureStore, load_features
 
 

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.corpus.shards import BOS, PAD
+from index.corpus import BOS, PAD
 from training.gru import gru_sequence
 
 MODEL_KINDS = ("text", "a", "a-noshare", "b", "c")

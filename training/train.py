@@ -26,9 +26,9 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from index.artifacts import write_embeddings
+from index.corpus import SPECIALS, PreparedCorpus
 from index.errors import MmweError
 from training.checkpoint import load_checkpoint, save_checkpoint, save_json
-from training.corpus.shards import SPECIALS, PreparedCorpus
 from training.data import BatchStream, open_features
 from training.model import MODEL_KINDS, ModelConfig, MultimodalGRU
 

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from index.artifacts import MANIFEST, atomic_directory
-from index.errors import ArtifactError, MmweError
+from index.corpus import IMAGES_FILE, read_images
+from index.errors import MmweError
 
 # torch and the backbones are imported inside _run, so that the other commands start fast.
 BACKBONES = ("efficientnet-lite0", "vgg16")
@@ -105,18 +106,11 @@ def image_list(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     refs: list[str] = []
     seen: set[str] = set()
     if args.corpus is not None:
-        path = args.corpus / "images.tsv"
-        if not path.is_file():
-            raise ArtifactError(path, "missing file (is this a prepared corpus?)")
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                parts = line.rstrip("\n").split("\t")
-                if len(parts) != 3:
-                    raise ArtifactError(path, f"line {lineno}: expected image_number<TAB>image_id<TAB>path")
-                if parts[1] not in seen:
-                    seen.add(parts[1])
-                    ids.append(parts[1])
-                    refs.append(parts[2])
+        for _, image_id, ref in read_images(args.corpus / IMAGES_FILE):
+            if image_id not in seen:
+                seen.add(image_id)
+                ids.append(image_id)
+                refs.append(ref)
     else:
         root = args.image_dir
         for file in sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()):
