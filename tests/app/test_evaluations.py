@@ -155,6 +155,11 @@ def test_failed_run_records_the_error(
         {"benchmarks": [{"name": "x", "kind": "triplets", "path": "/nonexistent/file.tsv"}]},
         {"benchmarks": [{"name": "x", "kind": "sorting", "path": "/etc/hostname"}]},
         {"benchmarks": [{"name": "x", "kind": "triplets", "path": "/etc/hostname", "options": {"bogus": 1}}]},
+        {
+            "benchmarks": [
+                {"name": "x", "kind": "triplets", "path": "/etc/hostname", "options": {"bootstrap": 10**9}}
+            ]
+        },
         {"benchmarks": [{"name": "x", "kind": "triplets", "path": "/etc/hostname"}] * 2},
         {"suite": "default", "priority": "high"},
     ],
