@@ -90,6 +90,7 @@ test: $(VENV)/.installed-dev system-deps-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
@@ -98,6 +99,7 @@ lint: $(VENV)/.installed-dev
 
 typecheck: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # Benchmarks print JSON. `make bench` runs the quick sizes; `make bench-full` the issue-sized ones (1M phrases,
 # 10M triplets: tens of minutes, the 1M serving index is cached under BENCH_DIR).

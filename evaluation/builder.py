@@ -18,8 +18,6 @@ CLI: `python -m evaluation build-triplets clicks|pairs --help`.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -31,6 +29,7 @@ import snowballstemmer
 from evaluation.datasets import TRIPLET_HEADER, PairSet
 from evaluation.errors import BenchmarkFormatError
 from evaluation.readers import decode_lines, read_bytes
+from index.artifacts import atomic_write
 from index.text import normalize_phrase
 
 Triplet = tuple[str, str, str]
@@ -219,17 +218,7 @@ def triplets_from_pairs(
 
 def write_triplets(path: Path | str, triplets: Iterable[Triplet]) -> None:
     """Write a triplet file with its header, atomically (temporary sibling file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write("\t".join(TRIPLET_HEADER) + "\n")
-            for row in triplets:
-                f.write("\t".join(row) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(Path(path), "w") as f:
+        f.write("\t".join(TRIPLET_HEADER) + "\n")
+        for row in triplets:
+            f.write("\t".join(row) + "\n")

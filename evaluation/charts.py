@@ -16,12 +16,11 @@ benchmark, one bar per embeddings, the value written above each bar. The file is
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from evaluation.compare import ComparisonTable
+from index.artifacts import atomic_write
 
 Rows = Sequence[tuple[str, Mapping[str, float | None]]]
 
@@ -126,13 +125,6 @@ def comparison_chart(
     ax.set_axisbelow(True)
     ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png")
     return path

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,21 +42,14 @@ from evaluation.builder import (
     write_triplets,
 )
 from evaluation.compare import FORMATS
-from index.artifacts import load_embeddings
+from index.artifacts import atomic_write, load_embeddings
 from index.errors import MmweError
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write a text file via a temporary sibling and a rename, so a failed run leaves the old file intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text if text.endswith("\n") else text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a text file (ending in a newline) atomically, so a failed run leaves the old file intact."""
+    with atomic_write(path, "w") as f:
+        f.write(text if text.endswith("\n") else text + "\n")
 
 
 def _suite_arguments(parser: argparse.ArgumentParser) -> None:

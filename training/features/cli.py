@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from index.artifacts import MANIFEST, atomic_directory
+from index.artifacts import atomic_directory, up_to_date
 from index.corpus import IMAGES_FILE, read_images
 from index.errors import MmweError
 
@@ -119,15 +119,6 @@ def image_list(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     return ids, refs
 
 
-def _up_to_date(path: Path, fingerprint: str) -> bool:
-    try:
-        return bool(
-            json.loads((path / MANIFEST).read_text(encoding="utf-8")).get("fingerprint") == fingerprint
-        )
-    except (OSError, ValueError):
-        return False
-
-
 def _shards(args: argparse.Namespace) -> tuple[int, int | None]:
     num = args.num_shards or int(os.environ.get("WORLD_SIZE", "1"))
     index = args.shard_index
@@ -149,8 +140,9 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import torch
 
+    from training.device import pick_device
     from training.features.backbones import make_backbone
-    from training.features.extract import extract_to_work, finalize, import_npy, merge_stores, pick_device
+    from training.features.extract import extract_to_work, finalize, import_npy, merge_stores
     from training.features.images import FetchOptions
 
     out: Path = args.out
@@ -177,7 +169,7 @@ def _run(args: argparse.Namespace) -> int:
     }
     fingerprint = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     if args.merge:
-        missing = [str(p) for p in part_names if not _up_to_date(p, fingerprint)]
+        missing = [str(p) for p in part_names if not up_to_date(p, fingerprint)]
         if missing:
             raise MmweError(f"parts missing or computed with other options: {', '.join(missing)}")
         with atomic_directory(out) as tmp:
@@ -187,7 +179,7 @@ def _run(args: argparse.Namespace) -> int:
     target = out if num == 1 else part_names[index if index is not None else 0]
     if num > 1 and index is None:
         raise MmweError("with --num-shards > 1 give --shard-index (or --merge)")
-    if not args.force and _up_to_date(target, fingerprint):
+    if not args.force and up_to_date(target, fingerprint):
         print(f"{target}: up to date; --force recomputes")
         return 0
     if index is not None:
