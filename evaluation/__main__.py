@@ -7,23 +7,15 @@ The commands live in `evaluation/cli.py`; this file only wires them together. To
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from evaluation import cli
+from index import commands
+
+COMMAND_MODULES = ["evaluation.cli"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    cli.add_parser(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
-
+CLI = commands.Cli("python -m evaluation", __doc__, COMMAND_MODULES)
+build_parser, main = CLI.build_parser, CLI.main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -50,11 +50,17 @@ def _seed() -> Any:
 
 
 class Evaluator(ABC, Generic[Opts, D]):
-    """One benchmark kind. Subclasses set `kind`, `primary_metric`, `Options` and implement read/__call__."""
+    """One benchmark kind. A subclass names its kind, primary metric and options dataclass in its class line
+    (`class X(Evaluator[XOptions, XSet], kind="x", primary_metric="accuracy", options=XOptions)`) and
+    implements read and __call__."""
 
     kind: ClassVar[str]
     primary_metric: ClassVar[str]
     Options: ClassVar[type[Any]]
+
+    def __init_subclass__(cls, *, kind: str, primary_metric: str, options: type[Any], **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.kind, cls.primary_metric, cls.Options = kind, primary_metric, options
 
     def options(self, raw: Mapping[str, Any] | Opts, *, name: str, path: str | Path) -> Opts:
         """The checked, complete options of benchmark `name` (file `path`) from the given ones."""
@@ -81,12 +87,10 @@ class TripletOptions:
     seed: int = _seed()
 
 
-class TripletEvaluator(Evaluator[TripletOptions, TripletSet]):
+class TripletEvaluator(
+    Evaluator[TripletOptions, TripletSet], kind="triplets", primary_metric="accuracy", options=TripletOptions
+):
     """The paper's metric: cos(base, positive) > cos(base, negative) (`triplets.py`)."""
-
-    kind = "triplets"
-    primary_metric = "accuracy"
-    Options = TripletOptions
 
     def read(self, path: Path, options: TripletOptions) -> TripletSet:
         return read_triplets(path)
@@ -121,12 +125,13 @@ class SimilarityOptions:
     score: str = option("score", max_length=MAX_COLUMN_NAME, help="CSV column of the human score")
 
 
-class SimilarityEvaluator(Evaluator[SimilarityOptions, PairSet]):
+class SimilarityEvaluator(
+    Evaluator[SimilarityOptions, PairSet],
+    kind="similarity",
+    primary_metric="spearman",
+    options=SimilarityOptions,
+):
     """Graded similarity: Spearman's (and Pearson's) correlation with human scores (`similarity.py`)."""
-
-    kind = "similarity"
-    primary_metric = "spearman"
-    Options = SimilarityOptions
 
     def options(
         self, raw: Mapping[str, Any] | SimilarityOptions, *, name: str, path: str | Path
@@ -169,19 +174,17 @@ class AnalogyOptions:
     seed: int = _seed()
 
 
-class AnalogyEvaluator(Evaluator[AnalogyOptions, AnalogySet]):
+class AnalogyEvaluator(
+    Evaluator[AnalogyOptions, AnalogySet], kind="analogy", primary_metric="accuracy", options=AnalogyOptions
+):
     """Word analogies by 3CosAdd, as gensim's `evaluate_word_analogies` (`analogy.py`)."""
-
-    kind = "analogy"
-    primary_metric = "accuracy"
-    Options = AnalogyOptions
 
     def read(self, path: Path, options: AnalogyOptions) -> AnalogySet:
         return read_analogies(path)
 
     def __call__(
         self, encoder: PhraseEncoder, data: AnalogySet, options: AnalogyOptions, *, threads: int = 2
-    ) -> Evaluation:
+    ) -> Evaluation:  # threads: the analogy search is one matrix product per block, numpy's own threads
         return evaluate_analogy(
             encoder.embeddings,
             data,
