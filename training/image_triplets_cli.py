@@ -5,7 +5,7 @@
     python -m training build-image-triplets --flickr8k DIR --corpus DIR --phrase-words 2 -o phrases.tsv
 
 Positives are terms from another caption of the same photo, negatives terms of an unrelated photo
-(index/evaluation/image_triplets.py). Uses Flickr8k's test photos only (`--split`), so no model trained on
+(evaluation/image_triplets.py). Uses Flickr8k's test photos only (`--split`), so no model trained on
 the prepared corpus (train split) has seen these captions. Deterministic for a given --seed.
 """
 
@@ -15,10 +15,10 @@ import argparse
 import json
 from pathlib import Path
 
-from index.evaluation.builder import write_triplets
-from index.evaluation.image_triplets import read_flickr8k_captions, triplets_from_captions
-from training.corpus.shards import SPECIALS, PreparedCorpus
-from training.evaluate_cli import _guarded
+from evaluation.builder import write_triplets
+from evaluation.cli import _guarded
+from evaluation.image_triplets import read_flickr8k_captions, triplets_from_captions
+from index.corpus import SPECIALS, PreparedCorpus
 
 SPLIT_FILES = {"test": "Flickr_8k.testImages.txt", "dev": "Flickr_8k.devImages.txt"}
 

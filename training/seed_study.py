@@ -9,7 +9,7 @@ Benchmarks: WS353, SimLex-999 and the analogies from gensim, every CSV of `--pai
 header `,word1,word2,similarity`), and triplet files. Every model is scored on the items that all runs cover.
 Prints, per benchmark, each model's mean and spread (sample std) over its seeds, and for each `--diff X-Y`
 the difference of the means with the paired bootstrap 95% interval over the same items
-(index/evaluation/paired.py). Markdown on stdout, everything as JSON with --out.
+(evaluation/paired.py). Markdown on stdout, everything as JSON with --out.
 """
 
 from __future__ import annotations
@@ -21,18 +21,18 @@ from typing import Any
 
 import numpy as np
 
+from evaluation import BUILTIN_SUITES, BenchmarkSpec, DatasetCache
+from evaluation.cli import _guarded, write_text_atomic
+from evaluation.datasets import PairSet
+from evaluation.paired import common_items, group_metrics, item_scores, paired_difference
 from index.artifacts import load_embeddings
-from index.evaluation import BUILTIN_SUITES, BenchmarkSpec, DatasetCache
-from index.evaluation.paired import common_items, group_metrics, item_scores, paired_difference
-from index.evaluation.readers import PairSet
-from training.evaluate_cli import _guarded, write_text_atomic
 
 
 def benchmark_specs(pairs_dir: str | None, triplets: list[str]) -> list[BenchmarkSpec]:
     specs = list(BUILTIN_SUITES["default"])
     if pairs_dir:
-        for path in sorted(Path(pairs_dir).glob("*.csv")):
-            specs.append(BenchmarkSpec(path.stem, "similarity", path, {"score": "similarity"}))
+        for csv in sorted(Path(pairs_dir).glob("*.csv")):
+            specs.append(BenchmarkSpec(csv.stem, "similarity", csv, {"score": "similarity"}))
     for item in triplets:
         name, _, path = item.partition("=")
         specs.append(BenchmarkSpec(name, "triplets", path))
@@ -82,7 +82,7 @@ def run_study(
     cache = DatasetCache()
     result: dict[str, Any] = {"runs": groups, "benchmarks": {}}
     for spec in specs:
-        data = cache.load(spec, spec.effective_options())
+        data = cache.load(spec)
         scores = {
             g: [item_scores(embeddings[p], spec.kind, data) for p in paths] for g, paths in groups.items()
         }

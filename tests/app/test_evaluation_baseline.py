@@ -8,8 +8,8 @@ import numpy as np
 
 from app.evaluations.job import evaluate
 from app.schemas import BenchmarkResultOut
+from evaluation import BenchmarkSpec, run_suite
 from index.artifacts import load_embeddings, write_embeddings
-from index.evaluation import BenchmarkSpec, run_suite
 
 WORDS = ["dog", "puppy", "pizza", "cat", "kitten", "river", "red", "blue"]
 
