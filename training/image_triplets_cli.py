@@ -1,8 +1,8 @@
-"""`python -m training build-image-triplets`: a triplet benchmark from the captions of held-out photos.
+"""`python -m training image-triplets`: a triplet benchmark from the captions of held-out photos.
 
-    python -m training build-image-triplets --flickr8k ../shared/data/flickr8k --corpus data/corpus/fc \
+    python -m training image-triplets --flickr8k ../shared/data/flickr8k --corpus data/corpus/fc \
         -o data/bench/flickr8k-test-words.tsv
-    python -m training build-image-triplets --flickr8k DIR --corpus DIR --phrase-words 2 -o phrases.tsv
+    python -m training image-triplets --flickr8k DIR --corpus DIR --phrase-words 2 -o phrases.tsv
 
 Positives are terms from another caption of the same photo, negatives terms of an unrelated photo
 (evaluation/image_triplets.py). Uses Flickr8k's test photos only (`--split`), so no model trained on
@@ -37,7 +37,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
-        "build-image-triplets",
+        "image-triplets",
         help="build a triplet benchmark from the captions of held-out Flickr8k photos",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
