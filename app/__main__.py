@@ -32,6 +32,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     (launch_dir / "prometheus").mkdir()
     import uvicorn  # imported after PROMETHEUS_MULTIPROC_DIR is set, as prometheus_client requires
 
+    from app.http_guard import GuardedHttpToolsProtocol
+
     try:
         uvicorn.run(
             "app.main:create_app",
@@ -40,6 +42,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=settings.port,
             workers=settings.workers,
             log_level=settings.log_level,
+            http=GuardedHttpToolsProtocol,  # header size limit, header and body read timeouts
         )
     finally:
         shutil.rmtree(launch_dir, ignore_errors=True)

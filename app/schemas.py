@@ -130,7 +130,7 @@ class ModelInfo(BaseModel):
 
 
 class IndexInfo(BaseModel):
-    path: str
+    path: str = Field(description="Index directory: absolute with the admin token, else its name.")
     factory: str
     metric: str | None
     num_phrases: int
@@ -215,7 +215,17 @@ class InfoResponse(BaseModel):
         description="The latest evaluation run of the served embeddings (null: none, or database down)."
     )
     database: Check
-    worker_pid: int = Field(description="Process id of the worker that answered (several with MMWE_WORKERS).")
+    worker_pid: int | None = Field(
+        description="Process id of the worker that answered (several with MMWE_WORKERS); admin token only."
+    )
+
+
+# Bounds of the numeric evaluation options accepted over HTTP (the library itself checks only the minimum).
+OPTION_BOUNDS: dict[str, tuple[int, int]] = {
+    "bootstrap": (0, 100_000),
+    "seed": (0, 2**32 - 1),
+    "restrict_vocab": (1, 10_000_000),
+}
 
 
 class BenchmarkSpecIn(BaseModel):
@@ -223,8 +233,33 @@ class BenchmarkSpecIn(BaseModel):
 
     name: Text = Field(min_length=1, max_length=128)
     kind: Text = Field(min_length=1, max_length=32, description="Benchmark kind (see index.evaluation).")
-    path: Text = Field(min_length=1, max_length=4096, description="Dataset file on the server.")
-    options: dict[str, Any] = Field(default_factory=dict)
+    path: Text = Field(
+        min_length=1,
+        max_length=4096,
+        description="Dataset file on the server, under MMWE_DATA_DIR or MMWE_BENCHMARK_DIRS (relative: "
+        "under MMWE_DATA_DIR), or `gensim:NAME` for a file of gensim's test data.",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=16,
+        description=f"Options of the kind (docs/evaluation.md); numeric bounds: {OPTION_BOUNDS}.",
+    )
+
+    @field_validator("options")
+    @classmethod
+    def _bounded(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """Every numeric option within OPTION_BOUNDS, every other value a short string, bool or null: a
+        caller cannot make one run cost unbounded time or memory (e.g. bootstrap=10**12)."""
+        for key, value in options.items():
+            if key in OPTION_BOUNDS:
+                low, high = OPTION_BOUNDS[key]
+                if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                    raise ValueError(f"option {key!r} must be an integer in [{low}, {high}]")
+            elif not (
+                value is None or isinstance(value, bool) or (isinstance(value, str) and len(value) <= 64)
+            ):
+                raise ValueError(f"option {key!r} must be a string of at most 64 characters, a bool or null")
+        return options
 
 
 class EvaluationRequest(BaseModel):

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from app.deps import SearcherDep
 from app.evaluations import store
 from app.schemas import Check, EvaluationRunOut, IndexInfo, InfoResponse, ModelInfo
+from app.security import is_admin, public_run
 from index.artifacts import MANIFEST, sha256_file
 from index.search import PhraseSearcher
 
@@ -61,7 +62,10 @@ def index_info(searcher: PhraseSearcher, generation: int) -> IndexInfo:
     responses={503: {"description": "No index is loaded."}},
 )
 def info(request: Request, searcher: SearcherDep) -> InfoResponse:
-    """Answers without the database too: then `latest_evaluation` is null and `database` says why."""
+    """Answers without the database too: then `latest_evaluation` is null and `database` says why.
+
+    Without the admin token the index path is its directory name, `worker_pid` is null and evaluation
+    errors are withheld."""
     model = model_info(searcher)
     latest: EvaluationRunOut | None = None
     database = Check(ok=True)
@@ -71,10 +75,16 @@ def info(request: Request, searcher: SearcherDep) -> InfoResponse:
             latest = EvaluationRunOut.model_validate(run) if run is not None else None
     except Exception as exc:  # the database is optional for this route
         database = Check(ok=False, detail=f"{type(exc).__name__}: {exc}".splitlines()[0])
+    index = index_info(searcher, request.app.state.holder.generation)
+    if not is_admin(request):  # absolute paths, pids and error texts are for the admin token only
+        index = index.model_copy(update={"path": searcher.path.name})
+        latest = public_run(latest) if latest is not None else None
+        if not database.ok:
+            database = Check(ok=False, detail="database unavailable (details with the admin token)")
     return InfoResponse(
         model=model,
-        index=index_info(searcher, request.app.state.holder.generation),
+        index=index,
         latest_evaluation=latest,
         database=database,
-        worker_pid=os.getpid(),
+        worker_pid=os.getpid() if is_admin(request) else None,
     )

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import snowballstemmer
 
-from index.evaluation.errors import BenchmarkFormatError
+from index.evaluation.errors import BenchmarkFormatError, token
 from index.evaluation.readers import TRIPLET_HEADER, PairSet, decode_lines, read_bytes
 from index.text import normalize_phrase
 
@@ -78,7 +78,7 @@ def read_click_log(path: Path | str) -> dict[str, dict[str, int]]:
         try:
             count = int(fields[2].strip())
         except ValueError as exc:
-            raise BenchmarkFormatError(path, f"clicks {fields[2]!r} is not an integer", lineno) from exc
+            raise BenchmarkFormatError(path, f"clicks {token(fields[2])} is not an integer", lineno) from exc
         if count < 0:
             raise BenchmarkFormatError(path, f"clicks {count} is negative", lineno)
         clicks[query][phrase] += count
