@@ -28,7 +28,7 @@ from app.evaluations.runner import EvaluationRunner
 from app.fast_path import RelatedFastPath
 from app.limits import BodyLimitMiddleware
 from app.metrics import MetricsMiddleware, set_index
-from app.rate_limit import install_rate_limit
+from app.rate_limit import RateLimit
 from app.routes import admin, api_docs, evaluations, health, info, pages, related, vectors
 from app.security import AdminGuard, SecurityHeaders
 from app.serving import SEARCH_POOL_THREADS, IndexHolder, SearchPool
@@ -109,7 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(RelatedFastPath, state=app.state)
     app.add_middleware(AdminGuard, settings=settings)  # 401/403 before an admin body is read
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    install_rate_limit(app, settings)  # off unless MMWE_RATE_LIMIT
+    if settings.rate_limit:  # outside the fast path: every request counts
+        app.add_middleware(RateLimit, rate=settings.rate_limit)
     if settings.allowed_hosts:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(MetricsMiddleware)

@@ -1,43 +1,59 @@
-"""Optional per-client rate limit (MMWE_RATE_LIMIT), with slowapi; off by default.
+"""Optional per-client rate limit (MMWE_RATE_LIMIT), counted with the `limits` library; off by default.
 
-`MMWE_RATE_LIMIT="100/second;2000/minute"` (the `limits` package's notation, `;`-separated) limits every
-route per client address, counted in memory by each worker process: with N workers a client gets up to N
-times the rate, and behind a proxy the address is the proxy's unless uvicorn is told to trust its
-`X-Forwarded-For` (`FORWARDED_ALLOW_IPS`). Above the rate: 429 with the usual JSON error body and
-`Retry-After`. For a limit shared by all workers and replicas, put it in the proxy in front.
+`MMWE_RATE_LIMIT="100/second;2000/minute"` (the `limits` notation, `;`-separated) limits each client address
+across all routes but the probes (`/healthz`, `/readyz`, `/metrics`), in fixed windows kept in memory by
+each worker process: with N workers a client gets up to N times the rate, and behind a proxy the address is
+the proxy's unless uvicorn trusts its `X-Forwarded-For` (`FORWARDED_ALLOW_IPS`). Above the rate: 429 with
+the usual JSON error body and `Retry-After` (seconds until the window resets). For one limit shared by all
+workers and replicas, put it in the proxy in front.
+
+slowapi (the usual FastAPI wrapper of `limits`) was tried first: it finds the route of a request by walking
+`app.routes` for an `endpoint`, which FastAPI's included routers no longer expose, so it exempted every
+route. This middleware needs no route: it runs outside the fast path and the router.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+import math
+import time
 
-from app.errors import error_body
-from app.settings import Settings
+from limits import parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-RETRY_AFTER_S = 1
+from app.errors import ApiError, send_error
+
+EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
-def install_rate_limit(app: FastAPI, settings: Settings) -> None:
-    """Add the limiter middleware (outside the fast path, so that every request counts) when configured."""
-    if not settings.rate_limit:
-        return
-    from slowapi import Limiter
-    from slowapi.errors import RateLimitExceeded
-    from slowapi.middleware import SlowAPIASGIMiddleware
-    from slowapi.util import get_remote_address
+class RateLimited(ApiError):
+    status_code = 429
+    code = "rate_limited"
 
-    app.state.limiter = Limiter(
-        key_func=get_remote_address, default_limits=[settings.rate_limit], storage_uri="memory://"
-    )
 
-    async def rate_limited(_: Request, exc: Exception) -> JSONResponse:
-        detail = getattr(exc, "detail", str(exc))
-        return JSONResponse(
-            status_code=429,
-            content=error_body("rate_limited", f"rate limit exceeded: {detail} (MMWE_RATE_LIMIT)"),
-            headers={"Retry-After": str(RETRY_AFTER_S)},
-        )
+class RateLimit:
+    """ASGI middleware: `rate` per client address (see the module docstring)."""
 
-    app.add_exception_handler(RateLimitExceeded, rate_limited)
-    app.add_middleware(SlowAPIASGIMiddleware)
+    def __init__(self, app: ASGIApp, rate: str) -> None:
+        self.app = app
+        self.rate = rate
+        self.items = parse_many(rate)
+        self.limiter = FixedWindowRateLimiter(MemoryStorage())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in EXEMPT:
+            client = scope.get("client")
+            key = client[0] if client else "unknown"
+            for item in self.items:
+                if not self.limiter.hit(item, key):
+                    reset = self.limiter.get_window_stats(item, key).reset_time
+                    retry = max(1, math.ceil(reset - time.time()))
+                    error = RateLimited(
+                        f"rate limit exceeded: {item} per client (MMWE_RATE_LIMIT)",
+                        detail={"limit": str(item)},
+                        headers={"Retry-After": str(retry)},
+                    )
+                    await send_error(send, error)
+                    return
+        await self.app(scope, receive, send)

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import ApiError, Forbidden, Unauthorized, send_error
+from app.errors import ApiError, Forbidden, Unauthorized, Unprocessable, send_error
 from app.schemas import EvaluationRunOut
 from app.settings import Settings
 
@@ -31,12 +32,20 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-SECURITY_HEADERS = [
-    (b"content-security-policy", CSP.encode()),
+OTHER_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
+]
+SECURITY_HEADERS = [(b"content-security-policy", CSP.encode()), *OTHER_HEADERS]
+# Swagger UI (/docs) sets inline styles; scripts stay 'self' only.
+DOCS_HEADERS = [
+    (
+        b"content-security-policy",
+        CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'").encode(),
+    ),
+    *OTHER_HEADERS,
 ]
 
 
@@ -54,7 +63,9 @@ def confine(path: Path | str, roots: Sequence[Path], setting: str) -> Path:
     try:
         resolved = candidate.resolve()
         allowed = [root.resolve() for root in roots]
-    except (OSError, ValueError, RuntimeError) as exc:  # a NUL byte, a symlink loop
+    except ValueError as exc:  # a NUL byte
+        raise Unprocessable(f"not a valid path: {exc}") from exc
+    except (OSError, RuntimeError) as exc:  # a symlink loop
         raise PathNotAllowed(f"path cannot be resolved: {type(exc).__name__}") from exc
     if not any(resolved == root or resolved.is_relative_to(root) for root in allowed):
         raise PathNotAllowed(
@@ -121,12 +132,25 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        extra = DOCS_HEADERS if scope["path"] == "/docs" else SECURITY_HEADERS
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *SECURITY_HEADERS]
+                message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def strip_paths(value: Any) -> Any:
+    """`value` (JSON-like) with every absolute path string replaced by its last component."""
+    if isinstance(value, dict):
+        return {k: strip_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [strip_paths(v) for v in value]
+    if isinstance(value, str) and value.startswith("/"):
+        return PurePosixPath(value).name
+    return value
 
 
 PUBLIC_ERROR = "the run failed; its error (which may name server files) is shown with the admin token"

@@ -105,7 +105,8 @@ class Settings(BaseSettings):
     )
     rate_limit: str | None = Field(
         default=None,
-        description="slowapi/limits rate per client address, e.g. '100/second;2000/minute'; unset = off.",
+        description="Requests per client address and worker, e.g. '100/second;2000/minute' (the `limits` "
+        "package's notation); unset = off (app/rate_limit.py).",
     )
 
     @field_validator("benchmark_dirs", "index_roots", "allowed_hosts", mode="before")
@@ -118,6 +119,15 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [item.strip() for item in text.split(",") if item.strip()]
         return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _valid_rate(cls, value: str | None) -> str | None:
+        if value:
+            from limits import parse_many
+
+            parse_many(value)  # ValueError names what is wrong
+        return value or None
 
     @cached_property
     def resolved_index_dir(self) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
@@ -24,15 +23,12 @@ ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def confine_benchmark(given: str, path: Path, settings: Settings) -> Path:
-    """A caller's benchmark file: a plain file name of gensim's test data (`gensim:NAME`, what the
-    built-in suites use), or a path under MMWE_DATA_DIR or MMWE_BENCHMARK_DIRS."""
+def check_gensim_name(given: str) -> None:
+    """`gensim:NAME` (what the built-in suites use) may name a file of gensim's test data, not a path."""
     if given.startswith(GENSIM_PREFIX):
         name = given[len(GENSIM_PREFIX) :]
         if "/" in name or "\\" in name or name in ("", ".", ".."):
             raise PathNotAllowed("gensim:NAME must name a file of gensim's test data, not a path")
-        return path
-    return confine(path, benchmark_roots(settings), "MMWE_BENCHMARK_DIRS")
 
 
 def check_request(body: EvaluationRequest, settings: Settings) -> None:
@@ -48,13 +44,15 @@ def check_request(body: EvaluationRequest, settings: Settings) -> None:
     if len(set(names)) != len(names):
         raise Unprocessable("benchmark names must be unique", detail={"names": names})
     for i, spec in enumerate(specs):
+        if given:
+            check_gensim_name(given[i].path)
         try:
             spec.effective_options()
             path = spec.resolved_path()
         except (BenchmarkError, ValueError, OSError) as exc:
             raise Unprocessable(str(exc), detail={"benchmark": spec.name}) from exc
-        if given:  # the caller named this file: it must lie in an allowed directory
-            path = confine_benchmark(given[i].path, path, settings)
+        if given and not given[i].path.startswith(GENSIM_PREFIX):  # a caller's file: in an allowed directory
+            path = confine(path, benchmark_roots(settings), "MMWE_BENCHMARK_DIRS")
             given[i].path = str(path)
         if not path.is_file():
             raise Unprocessable(

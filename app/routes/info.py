@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from app.deps import SearcherDep
 from app.evaluations import store
 from app.schemas import Check, EvaluationRunOut, IndexInfo, InfoResponse, ModelInfo
-from app.security import is_admin, public_run
+from app.security import is_admin, public_run, strip_paths
 from index.artifacts import MANIFEST, sha256_file
 from index.search import PhraseSearcher
 
@@ -75,16 +75,24 @@ def info(request: Request, searcher: SearcherDep) -> InfoResponse:
             latest = EvaluationRunOut.model_validate(run) if run is not None else None
     except Exception as exc:  # the database is optional for this route
         database = Check(ok=False, detail=f"{type(exc).__name__}: {exc}".splitlines()[0])
-    index = index_info(searcher, request.app.state.holder.generation)
-    if not is_admin(request):  # absolute paths, pids and error texts are for the admin token only
-        index = index.model_copy(update={"path": searcher.path.name})
-        latest = public_run(latest) if latest is not None else None
-        if not database.ok:
-            database = Check(ok=False, detail="database unavailable (details with the admin token)")
-    return InfoResponse(
+    response = InfoResponse(
         model=model,
-        index=index,
+        index=index_info(searcher, request.app.state.holder.generation),
         latest_evaluation=latest,
         database=database,
-        worker_pid=os.getpid() if is_admin(request) else None,
+        worker_pid=os.getpid(),
     )
+    if is_admin(request):
+        return response
+    # absolute paths, pids and error texts are for the admin token only
+    public = InfoResponse.model_validate(
+        strip_paths(response.model_dump(exclude={"latest_evaluation", "database", "worker_pid"}))
+        | {
+            "latest_evaluation": public_run(latest) if latest is not None else None,
+            "database": database
+            if database.ok
+            else Check(ok=False, detail="database unavailable (details with the admin token)"),
+            "worker_pid": None,
+        }
+    )
+    return public

@@ -8,11 +8,11 @@ request can never name a path outside app/static.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from app.deps import SearcherDep
 from app.errors import NotFound
@@ -25,8 +25,16 @@ MEDIA_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css
 STATIC_FILES = {p.name: p for p in STATIC_DIR.iterdir() if p.is_file() and p.suffix in MEDIA_TYPES}
 # The map's variants are few (72), so that all of them fit in the cache: a caller cannot make every request
 # compute a new PCA.
-MapSize = Literal[5, 10, 20, 50, 100, 200, 500, 1000, 2000]
-MAP_SIZES = get_args(MapSize)
+MAP_SIZES = (5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+
+
+def _map_size(n: int) -> int:
+    if n not in MAP_SIZES:
+        raise ValueError(f"n must be one of {MAP_SIZES}")
+    return n
+
+
+MapSize = Annotated[int, AfterValidator(_map_size)]
 MAX_MIN_WORDS = 4
 MAP_VARIANTS = len(MAP_SIZES) * MAX_MIN_WORDS * 2
 NO_CACHE = {"Cache-Control": "no-cache"}  # revalidate (ETag) so that an upgrade shows at once
