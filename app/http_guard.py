@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.settings import Settings
+
+log = logging.getLogger("mmwe.app")
 
 HEADERS_END = b"\r\n\r\n"
 
@@ -70,6 +73,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._timer = None
         if self.transport.is_closing():
             return
+        log.info("%s: request %s not received in time; closing the connection", self.client, what)
         answering = self.cycle is not None and not self.cycle.response_complete
         if what == "headers" and not answering:
             self.transport.write(
