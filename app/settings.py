@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(
         default=30.0, gt=0, le=3600, description="Time to send a request body after its headers (408)."
     )
+    db_api_role: str = Field(
+        default="mmwe_api",
+        description="Login role the API connects as; `python -m app db upgrade --api-role` creates it.",
+    )
+    db_api_password: str | None = Field(
+        default=None, description="Password of db_api_role (set by the migration job; compose requires it)."
+    )
     rate_limit: str | None = Field(
         default=None,
         description="Requests per client address and worker, e.g. '100/second;2000/minute' (the `limits` "
