@@ -110,7 +110,11 @@ class AdminGuard:
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(ADMIN_PREFIX):
+        path: str = scope.get("path", "")
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root):  # the path the router matches (as app/fast_path.py)
+            path = path[len(root) :]
+        if scope["type"] == "http" and path.startswith(ADMIN_PREFIX):
             authorization = next(
                 (v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None
             )
