@@ -282,3 +282,21 @@ def test_page_search_similarity_chart_and_map(server: str, browser: Any) -> None
     foreign = [u for u in requests if not u.startswith(server)]
     assert not foreign, f"the page fetched from elsewhere: {foreign}"
     page.close()
+
+
+def test_docs_render_offline_under_the_csp(server: str, browser: Any) -> None:
+    """/docs (Swagger UI from the wheel, started by app/static/docs.js) renders the API under the service's
+    Content-Security-Policy, and every request stays on the service (no CDN)."""
+    page = browser.new_page()
+    requests: list[str] = []
+    problems: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(f"{server}/docs")
+    page.wait_for_selector(".swagger-ui .opblock-summary-path", timeout=30_000)
+    paths = page.locator(".swagger-ui .opblock-summary-path").all_inner_texts()
+    assert any("/v1/related" in p for p in paths), paths
+    assert all(url.startswith(server) for url in requests if not url.startswith("data:")), requests
+    assert not problems, problems
+    page.close()
