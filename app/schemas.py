@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.db.models import EvaluationResult, RunStatus
+from evaluation.evaluators import KINDS, benchmark_spec_json_schema
 
 
 def _valid_unicode(text: str) -> str:
@@ -150,7 +151,7 @@ class IndexInfo(BaseModel):
 
 
 class BenchmarkResultOut(BaseModel):
-    """One benchmark's result, as `index.evaluation` computed it (the CLI prints the same numbers)."""
+    """One benchmark's result, as `evaluation` computed it (the CLI prints the same numbers)."""
 
     benchmark: str
     kind: str = Field(description="triplets, similarity or analogy.")
@@ -220,46 +221,23 @@ class InfoResponse(BaseModel):
     )
 
 
-# Bounds of the numeric evaluation options accepted over HTTP (the library itself checks only the minimum).
-OPTION_BOUNDS: dict[str, tuple[int, int]] = {
-    "bootstrap": (0, 100_000),
-    "seed": (0, 2**32 - 1),
-    "restrict_vocab": (1, 10_000_000),
-}
-
-
 class BenchmarkSpecIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """One benchmark. Its schema's kinds and per-kind options (types, defaults, bounds) are generated from the
+    evaluator registry (`evaluation/evaluators.py`), which also checks them when a run is requested."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=benchmark_spec_json_schema())
 
     name: Text = Field(min_length=1, max_length=128)
-    kind: Text = Field(min_length=1, max_length=32, description="Benchmark kind (see index.evaluation).")
+    kind: Text = Field(
+        min_length=1, max_length=32, description=f"Benchmark kind, one of: {', '.join(KINDS)}."
+    )
     path: Text = Field(
         min_length=1,
         max_length=4096,
         description="Dataset file on the server, under MMWE_DATA_DIR or MMWE_BENCHMARK_DIRS (relative: "
         "under MMWE_DATA_DIR), or `gensim:NAME` for a file of gensim's test data.",
     )
-    options: dict[str, Any] = Field(
-        default_factory=dict,
-        max_length=16,
-        description=f"Options of the kind (docs/evaluation.md); numeric bounds: {OPTION_BOUNDS}.",
-    )
-
-    @field_validator("options")
-    @classmethod
-    def _bounded(cls, options: dict[str, Any]) -> dict[str, Any]:
-        """Every numeric option within OPTION_BOUNDS, every other value a short string, bool or null: a
-        caller cannot make one run cost unbounded time or memory (e.g. bootstrap=10**12)."""
-        for key, value in options.items():
-            if key in OPTION_BOUNDS:
-                low, high = OPTION_BOUNDS[key]
-                if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-                    raise ValueError(f"option {key!r} must be an integer in [{low}, {high}]")
-            elif not (
-                value is None or isinstance(value, bool) or (isinstance(value, str) and len(value) <= 64)
-            ):
-                raise ValueError(f"option {key!r} must be a string of at most 64 characters, a bool or null")
-        return options
+    options: dict[str, Any] = Field(default_factory=dict, description="Options of the kind (see oneOf).")
 
 
 class EvaluationRequest(BaseModel):

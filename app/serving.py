@@ -18,7 +18,6 @@ import fcntl
 import gc
 import json
 import logging
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ from typing import Any, TypeVar
 import faiss
 
 from app.limits import SearchGuard
+from index.artifacts import atomic_write
 from index.errors import ArtifactError, MmweError
 from index.search import PhraseSearcher, Related
 
@@ -140,11 +140,8 @@ class ReloadFile:
             fcntl.flock(lock, fcntl.LOCK_EX)
             previous = self.read()
             generation = (previous.generation if previous else 0) + 1
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-            tmp.write_text(
-                json.dumps({"generation": generation, "index_dir": str(index_dir)}), encoding="utf-8"
-            )
-            os.replace(tmp, self.path)
+            with atomic_write(self.path, "w") as f:
+                f.write(json.dumps({"generation": generation, "index_dir": str(index_dir)}))
         return generation
 
 

@@ -12,8 +12,8 @@ from app.evaluations import store
 from app.schemas import EvaluationAccepted, EvaluationPage, EvaluationRequest, EvaluationRunOut
 from app.security import PathNotAllowed, benchmark_roots, confine, is_admin, public_run
 from app.settings import Settings
-from index.evaluation import BUILTIN_SUITES, BenchmarkError, BenchmarkSpec
-from index.evaluation.suite import GENSIM_PREFIX
+from evaluation import BUILTIN_SUITES, BenchmarkError, BenchmarkSpec
+from evaluation.suite import GENSIM_PREFIX
 
 router = APIRouter(tags=["evaluations"])
 
