@@ -131,7 +131,7 @@ class ModelInfo(BaseModel):
 
 
 class IndexInfo(BaseModel):
-    path: str
+    path: str = Field(description="Index directory: absolute with the admin token, else its name.")
     factory: str
     metric: str | None
     num_phrases: int
@@ -221,7 +221,9 @@ class InfoResponse(BaseModel):
         description="The latest evaluation run of the served embeddings (null: none, or database down)."
     )
     database: Check
-    worker_pid: int = Field(description="Process id of the worker that answered (several with MMWE_WORKERS).")
+    worker_pid: int | None = Field(
+        description="Process id of the worker that answered (several with MMWE_WORKERS); admin token only."
+    )
 
 
 class BenchmarkSpecIn(BaseModel):
@@ -234,7 +236,12 @@ class BenchmarkSpecIn(BaseModel):
     kind: Text = Field(
         min_length=1, max_length=32, description=f"Benchmark kind, one of: {', '.join(KINDS)}."
     )
-    path: Text = Field(min_length=1, max_length=4096, description="Dataset file on the server.")
+    path: Text = Field(
+        min_length=1,
+        max_length=4096,
+        description="Dataset file on the server, under MMWE_DATA_DIR or MMWE_BENCHMARK_DIRS (relative: "
+        "under MMWE_DATA_DIR), or `gensim:NAME` for a file of gensim's test data.",
+    )
     options: dict[str, Any] = Field(default_factory=dict, description="Options of the kind (see oneOf).")
 
 

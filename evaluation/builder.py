@@ -27,7 +27,7 @@ import numpy as np
 import snowballstemmer
 
 from evaluation.datasets import TRIPLET_HEADER, PairSet
-from evaluation.errors import BenchmarkFormatError
+from evaluation.errors import BenchmarkFormatError, token
 from evaluation.readers import decode_lines, read_bytes
 from index.artifacts import atomic_write
 from index.text import normalize_phrase
@@ -78,7 +78,7 @@ def read_click_log(path: Path | str) -> dict[str, dict[str, int]]:
         try:
             count = int(fields[2].strip())
         except ValueError as exc:
-            raise BenchmarkFormatError(path, f"clicks {fields[2]!r} is not an integer", lineno) from exc
+            raise BenchmarkFormatError(path, f"clicks {token(fields[2])} is not an integer", lineno) from exc
         if count < 0:
             raise BenchmarkFormatError(path, f"clicks {count} is negative", lineno)
         clicks[query][phrase] += count

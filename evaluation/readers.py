@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.datasets import TRIPLET_HEADER, AnalogySet, PairSet, TripletSet
-from evaluation.errors import BenchmarkFormatError
+from evaluation.errors import BenchmarkFormatError, token
 from evaluation.fast_triplets import parse_triplets_fast
 from index.text import tokenize
 
@@ -60,7 +60,9 @@ def _skippable(line: str) -> bool:
 
 def _check_term(path: Path, lineno: int, term: str, what: str) -> None:
     if not tokenize(term):
-        raise BenchmarkFormatError(path, f"{what} {term!r} has no word (no alphanumeric characters)", lineno)
+        raise BenchmarkFormatError(
+            path, f"{what} {token(term)} has no word (no alphanumeric characters)", lineno
+        )
 
 
 def parse_triplets(path: Path, data: bytes, sha256: str) -> TripletSet:
@@ -113,9 +115,9 @@ def _parse_score(path: Path, lineno: int, text: str) -> float:
     try:
         score = float(text)
     except ValueError as exc:
-        raise BenchmarkFormatError(path, f"score {text!r} is not a number", lineno) from exc
+        raise BenchmarkFormatError(path, f"score {token(text)} is not a number", lineno) from exc
     if not math.isfinite(score):
-        raise BenchmarkFormatError(path, f"score {text!r} is not finite", lineno)
+        raise BenchmarkFormatError(path, f"score {token(text)} is not finite", lineno)
     return score
 
 
@@ -176,7 +178,8 @@ def read_pairs_csv(
                 if missing:
                     raise BenchmarkFormatError(
                         path,
-                        f"header {header} lacks column(s) {missing} (set the column names in the options)",
+                        f"header row ({len(header)} columns) lacks column(s) {missing} "
+                        "(set the column names in the options)",
                         lineno,
                     )
                 columns = (header.index(word1), header.index(word2), header.index(score))

@@ -28,8 +28,10 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint's state, unpickled with `weights_only=True`: tensors, containers and plain values only,
+    so a crafted `.pt` file cannot run code when it is loaded (it is refused as corrupt)."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as exc:
         raise ArtifactError(path, "missing checkpoint") from exc
     except Exception as exc:  # torch raises several types for a truncated or foreign file
