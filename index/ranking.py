@@ -1,0 +1,211 @@
+"""How related phrases are ranked and filtered: popularity prior, compounds, near-duplicates, denylist.
+
+    from index.ranking import Ranking, load_denylist
+    ranking = Ranking(denylist=load_denylist("default"))   # the product default (docs/api.md "Ranking")
+    searcher.related("dog", k=10, ranking=ranking)
+    searcher.related("dog", k=10, ranking=Ranking.cosine())   # cosine alone, nothing filtered
+
+A search fetches more candidates than asked (`fetch_for`), then `rank_candidates` orders and trims them:
+
+- candidates with a corpus count below `min_count`, or containing a denylisted word or phrase, are dropped;
+- a candidate equal to the query up to word order and plural is dropped (it is the query);
+- the rest are ordered by `cosine + popularity * ln(1 + count)` (the hit keeps its raw cosine as `score`);
+- near-duplicates (the same words up to order and plural: "hot dog", "hot dogs", "dog hot") appear once, the
+  best-ranked spelling;
+- phrases sharing a word with the query (compounds, "dog house" for "dog") are kept (`include`), capped at
+  `compound_share` of k (`limit`, the rest are associations) or dropped (`exclude`).
+
+The default constants were chosen on the development relatedness sets (bench/ranking_bench.py, docs/api.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from index.errors import ArtifactError
+from index.text import normalize_phrase
+
+Compounds = Literal["include", "limit", "exclude"]
+COMPOUNDS: tuple[Compounds, ...] = ("include", "limit", "exclude")
+DEFAULT_POPULARITY = 0.02
+DEFAULT_MIN_COUNT = 2
+DEFAULT_COMPOUND_SHARE = 0.3
+DENYLIST_FILE = Path(__file__).resolve().parent / "denylist.txt"
+
+# Plurals that the suffix rules below miss (irregular nouns common in image captions).
+IRREGULAR = {
+    "children": "child",
+    "men": "man",
+    "women": "woman",
+    "people": "person",
+    "feet": "foot",
+    "teeth": "tooth",
+    "mice": "mouse",
+    "geese": "goose",
+    "oxen": "ox",
+    "knives": "knife",
+    "leaves": "leaf",
+    "wolves": "wolf",
+    "shelves": "shelf",
+}
+_KEEP_S = ("ss", "us", "is", "ous")
+
+
+def singular(word: str) -> str:
+    """A light plural fold for matching (not a lemmatiser): dogs -> dog, boxes -> box, babies -> baby."""
+    irregular = IRREGULAR.get(word)
+    if irregular is not None:
+        return irregular
+    if len(word) <= 3 or not word.endswith("s") or word.endswith(_KEEP_S):
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "xes", "zes", "sses")):
+        return word[:-2]
+    return word[:-1]
+
+
+@dataclass(frozen=True)
+class PhraseKey:
+    folded: frozenset[str]  # the phrase's words, plurals folded
+    key: tuple[str, ...]  # sorted folded words: equal keys are near-duplicates
+    tokens: tuple[str, ...]
+
+
+@lru_cache(maxsize=1 << 17)
+def phrase_key(phrase: str) -> PhraseKey:
+    """The matching forms of a normalised phrase (cached: a served index sees the same candidates often)."""
+    tokens = tuple(phrase.split(" "))
+    folded = [singular(t) for t in tokens]
+    return PhraseKey(frozenset(folded), tuple(sorted(folded)), tokens)
+
+
+@dataclass(frozen=True)
+class Denylist:
+    """Words and phrases never suggested; a phrase is blocked when it contains one (plurals folded)."""
+
+    words: frozenset[str]
+    phrases: tuple[tuple[str, ...], ...]  # multi-word entries, folded, matched as contiguous words
+    source: str
+
+    def blocks(self, key: PhraseKey) -> bool:
+        if not self.words.isdisjoint(key.folded):
+            return True
+        if self.phrases:
+            folded = tuple(singular(t) for t in key.tokens)
+            for entry in self.phrases:
+                n = len(entry)
+                if any(folded[i : i + n] == entry for i in range(len(folded) - n + 1)):
+                    return True
+        return False
+
+    def blocks_text(self, phrase: str) -> bool:
+        return self.blocks(phrase_key(phrase))
+
+
+def read_denylist(path: Path, source: str | None = None) -> Denylist:
+    """One word or phrase per line; `#` starts a comment. ArtifactError naming `path` if unreadable."""
+    words: set[str] = set()
+    phrases: set[tuple[str, ...]] = set()
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.readlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ArtifactError(path, f"unreadable denylist: {exc}") from exc
+    for line in lines:
+        text = normalize_phrase(line.split("#", 1)[0])
+        if not text:
+            continue
+        folded = tuple(singular(t) for t in text.split(" "))
+        if len(folded) == 1:
+            words.add(folded[0])
+        else:
+            phrases.add(folded)
+    return Denylist(frozenset(words), tuple(sorted(phrases)), source or str(path))
+
+
+def load_denylist(spec: str | Path | None) -> Denylist | None:
+    """`"default"` (the shipped index/denylist.txt), `"none"`/None (no denylist), or a file path."""
+    if spec is None or str(spec).strip().lower() == "none":
+        return None
+    if str(spec).strip().lower() == "default":
+        return read_denylist(DENYLIST_FILE, "default")
+    return read_denylist(Path(spec))
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """One request's ranking options (see the module docstring); `Ranking()` is the product default."""
+
+    popularity: float = DEFAULT_POPULARITY
+    min_count: int = DEFAULT_MIN_COUNT
+    compounds: Compounds = "limit"
+    compound_share: float = DEFAULT_COMPOUND_SHARE
+    denylist: Denylist | None = field(default=None, compare=False)
+
+    @classmethod
+    def cosine(cls) -> Ranking:
+        """Cosine alone: no prior, no count threshold, compounds included (near-duplicates still collapse)."""
+        return cls(popularity=0.0, min_count=0, compounds="include")
+
+    def compound_cap(self, k: int) -> int:
+        if self.compounds == "include":
+            return k
+        if self.compounds == "exclude":
+            return 0
+        return max(1, math.floor(k * self.compound_share))
+
+    def fetch_for(self, k: int) -> int:
+        """Candidates the first search fetches for k hits (more when the ranking reorders or filters)."""
+        plain = self.popularity == 0 and self.min_count <= 0 and self.compounds == "include"
+        if plain and self.denylist is None:
+            return k + 4
+        return 4 * k + 16
+
+
+Candidate = tuple[str, float, int]  # (phrase, cosine, corpus count)
+
+
+def rank_candidates(
+    query_tokens: list[str], candidates: list[Candidate], k: int, ranking: Ranking
+) -> list[Candidate]:
+    """The best k of `candidates` (given in cosine order) under `ranking` (see the module docstring)."""
+    query = phrase_key(" ".join(query_tokens))
+    deny = ranking.denylist
+    weight = ranking.popularity
+    drop_compounds = ranking.compounds == "exclude"
+    kept: list[tuple[float, int, Candidate, PhraseKey, bool]] = []
+    for n, c in enumerate(candidates):
+        phrase, score, count = c
+        if count < ranking.min_count:
+            continue
+        key = phrase_key(phrase)
+        if key.key == query.key or (deny is not None and deny.blocks(key)):
+            continue
+        compound = not query.folded.isdisjoint(key.folded)
+        if compound and drop_compounds:
+            continue
+        rank = score + weight * math.log1p(count) if weight else score
+        kept.append((-rank, n, c, key, compound))
+    if weight:
+        kept.sort(key=lambda t: (t[0], t[1]))
+    cap = ranking.compound_cap(k)
+    seen: set[tuple[str, ...]] = set()
+    out: list[Candidate] = []
+    compounds = 0
+    for _, _, c, key, compound in kept:
+        if key.key in seen or (compound and compounds >= cap):
+            continue
+        seen.add(key.key)
+        compounds += compound
+        out.append(c)
+        if len(out) == k:
+            break
+    return out
+
+
+DEFAULT_RANKING = Ranking()
