@@ -46,6 +46,11 @@ class RankingParams(BaseModel):
         description="Weight w of the popularity prior: rank by cosine + w * ln(1 + count); 0 ranks by "
         "cosine alone. Default MMWE_POPULARITY.",
     )
+    collapse: bool = Field(
+        default=True,
+        description="Show near-duplicates (the same words up to order and plural) once, and no spelling "
+        "of the query itself.",
+    )
     exclude_query_words: bool = Field(
         default=False, description="Deprecated: the same as `compounds=exclude`, which it overrides."
     )
@@ -84,6 +89,7 @@ def ranking_for(params: RankingParams, base: Ranking) -> Ranking:
         if params.exclude_query_words
         else (base.compounds if params.compounds is None else params.compounds),
         compound_share=base.compound_share,
+        collapse=params.collapse,
         denylist=base.denylist,
     )
 

@@ -59,6 +59,11 @@ def add_parser(sub: Any) -> None:
         help="hits containing a listed word or phrase are dropped: 'default', 'none' or a file",
     )
     p.add_argument(
+        "--no-collapse",
+        action="store_true",
+        help="keep near-duplicates (same words up to order and plural) and spellings of the query",
+    )
+    p.add_argument(
         "--exclude-query-words", action="store_true", help="the same as --compounds exclude (deprecated)"
     )
     p.add_argument("--exact", action="store_true", help="exact (brute-force) search instead of the ANN index")
@@ -96,6 +101,7 @@ def run_related(args: argparse.Namespace) -> int:
         popularity=args.popularity,
         min_count=args.min_count,
         compounds="exclude" if args.exclude_query_words else args.compounds,
+        collapse=not args.no_collapse,
         denylist=load_denylist(args.denylist),
     )
     results = s.related_batch(

@@ -8,10 +8,11 @@
 A search fetches more candidates than asked (`fetch_for`), then `rank_candidates` orders and trims them:
 
 - candidates with a corpus count below `min_count`, or containing a denylisted word or phrase, are dropped;
-- a candidate equal to the query up to word order and plural is dropped (it is the query);
+- a candidate equal to the query up to word order and plural is dropped (it is the query; without
+  `collapse`, only the query phrase itself);
 - the rest are ordered by `cosine + popularity * ln(1 + count)` (the hit keeps its raw cosine as `score`);
 - near-duplicates (the same words up to order and plural: "hot dog", "hot dogs", "dog hot") appear once, the
-  best-ranked spelling;
+  best-ranked spelling (`collapse`, on by default);
 - phrases sharing a word with the query (compounds, "dog house" for "dog") are kept (`include`), capped at
   `compound_share` of k (`limit`, the rest are associations) or dropped (`exclude`).
 
@@ -145,12 +146,13 @@ class Ranking:
     min_count: int = DEFAULT_MIN_COUNT
     compounds: Compounds = "limit"
     compound_share: float = DEFAULT_COMPOUND_SHARE
+    collapse: bool = True  # near-duplicates (and spellings of the query) shown once / not at all
     denylist: Denylist | None = field(default=None, compare=False)
 
     @classmethod
     def cosine(cls) -> Ranking:
-        """Cosine alone: no prior, no count threshold, compounds included (near-duplicates still collapse)."""
-        return cls(popularity=0.0, min_count=0, compounds="include")
+        """Cosine alone, as before ranking existed: only the query phrase itself is left out."""
+        return cls(popularity=0.0, min_count=0, compounds="include", collapse=False)
 
     def compound_cap(self, k: int) -> int:
         if self.compounds == "include":
@@ -163,7 +165,7 @@ class Ranking:
         """Candidates the first search fetches for k hits (more when the ranking reorders or filters)."""
         plain = self.popularity == 0 and self.min_count <= 0 and self.compounds == "include"
         if plain and self.denylist is None:
-            return k + 4
+            return k + 1 if not self.collapse else k + 4
         return 4 * k + 16
 
 
@@ -174,7 +176,9 @@ def rank_candidates(
     query_tokens: list[str], candidates: list[Candidate], k: int, ranking: Ranking
 ) -> list[Candidate]:
     """The best k of `candidates` (given in cosine order) under `ranking` (see the module docstring)."""
-    query = phrase_key(" ".join(query_tokens))
+    normalized = " ".join(query_tokens)
+    query = phrase_key(normalized)
+    collapse = ranking.collapse
     deny = ranking.denylist
     weight = ranking.popularity
     drop_compounds = ranking.compounds == "exclude"
@@ -184,7 +188,7 @@ def rank_candidates(
         if count < ranking.min_count:
             continue
         key = phrase_key(phrase)
-        if key.key == query.key or (deny is not None and deny.blocks(key)):
+        if (key.key == query.key if collapse else phrase == normalized) or (deny and deny.blocks(key)):
             continue
         compound = not query.folded.isdisjoint(key.folded)
         if compound and drop_compounds:
@@ -198,9 +202,10 @@ def rank_candidates(
     out: list[Candidate] = []
     compounds = 0
     for _, _, c, key, compound in kept:
-        if key.key in seen or (compound and compounds >= cap):
+        if (collapse and key.key in seen) or (compound and compounds >= cap):
             continue
-        seen.add(key.key)
+        if collapse:
+            seen.add(key.key)
         compounds += compound
         out.append(c)
         if len(out) == k:

@@ -31,6 +31,7 @@ VALUES = {
     "exclude_query_words": st.sampled_from(["true", "yes", "0", "false", "N", "x"]),
     "compounds": st.sampled_from(["include", "limit", "exclude", "LIMIT", "none", ""]),
     "min_count": st.sampled_from(["0", "1", "2", "5", "-1", "1e3", "2.0", "x", "1000000001"]),
+    "collapse": st.sampled_from(["true", "false", "0", "off", "nope"]),
     "popularity": st.sampled_from(["0", "0.02", "1", "1.5", "-0.1", "nan", "inf", "1e-3", ".5", "x"]),
     "other": st.text(max_size=4),
 }
@@ -163,7 +164,16 @@ def test_parameter_parsing() -> None:
 def test_the_fast_path_parses_every_parameter_of_the_route(started: FastAPI) -> None:
     fast = RelatedFastPath(Recorder(), started.state)
     assert route_params(fast.route) == PARAMS
-    assert {"q", "k", "exact", "compounds", "min_count", "popularity", "exclude_query_words"} == PARAMS
+    assert {
+        "q",
+        "k",
+        "exact",
+        "compounds",
+        "min_count",
+        "popularity",
+        "collapse",
+        "exclude_query_words",
+    } == PARAMS
 
 
 def test_a_route_parameter_unknown_to_the_fast_path_stops_the_start(started: FastAPI) -> None:
