@@ -53,20 +53,8 @@ def query_strings(draw: st.DrawFn) -> str:
 
 
 @pytest.fixture(scope="module")
-def clients(
-    artifacts: Artifacts, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[TestClient, ...]]:
-    from app.db.migrate import upgrade
-
-    url = f"sqlite:///{tmp_path_factory.mktemp('fast-path') / 'app.db'}"
-    upgrade(url)
-    fast = create_app(make_settings(artifacts, url, fast_path=True))
-    slow = create_app(make_settings(artifacts, url, fast_path=False))
-    with (
-        TestClient(fast, raise_server_exceptions=False) as f,
-        TestClient(slow, raise_server_exceptions=False) as s,
-    ):
-        yield f, s
+def clients(fast_and_route: tuple[TestClient, TestClient]) -> tuple[TestClient, TestClient]:
+    return fast_and_route
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

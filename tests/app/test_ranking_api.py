@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,18 +30,8 @@ OPTIONS = [
 
 
 @pytest.fixture(scope="module")
-def clients(
-    artifacts: Artifacts, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[TestClient, ...]]:
-    from app.db.migrate import upgrade
-
-    url = f"sqlite:///{tmp_path_factory.mktemp('ranking') / 'app.db'}"
-    upgrade(url)
-    with (
-        TestClient(create_app(make_settings(artifacts, url, fast_path=True))) as fast,
-        TestClient(create_app(make_settings(artifacts, url, fast_path=False))) as slow,
-    ):
-        yield fast, slow
+def clients(fast_and_route: tuple[TestClient, TestClient]) -> tuple[TestClient, TestClient]:
+    return fast_and_route
 
 
 def related(client: TestClient, q: str, **params: str) -> list[dict[str, object]]:

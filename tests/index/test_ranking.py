@@ -159,15 +159,17 @@ def test_denylist_applies_at_build(tmp_path: Path, child_build: tuple[Path, Path
     assert "child pornography" in PhraseSearcher.load(tmp_path / "open").phrases
 
 
-def test_denylist_applies_at_query_time(tmp_path: Path, child_build: tuple[Path, Path]) -> None:
+@pytest.fixture
+def open_index(tmp_path: Path, child_build: tuple[Path, Path]) -> Path:
+    """Built WITHOUT the denylist: only the query-time list can keep "child pornography" out."""
     emb, listed = child_build
-    build_index(
-        emb,
-        tmp_path / "open",
-        phrase_files=[listed],
-        config=BuildConfig(factory="Flat", progress=False, denylist="none"),
-    )
-    s = PhraseSearcher.load(tmp_path / "open")
+    config = BuildConfig(factory="Flat", progress=False, denylist="none")
+    build_index(emb, tmp_path / "open", phrase_files=[listed], config=config)
+    return tmp_path / "open"
+
+
+def test_denylist_applies_at_query_time(open_index: Path) -> None:
+    s = PhraseSearcher.load(open_index)
     everything = [h.phrase for h in s.related("child", 20, ranking=COSINE).hits]
     assert "child pornography" in everything
     for ranking in (
@@ -178,17 +180,8 @@ def test_denylist_applies_at_query_time(tmp_path: Path, child_build: tuple[Path,
         assert hits and "child pornography" not in hits and "pornography" not in hits
 
 
-def test_cli_related_uses_the_default_ranking_and_denylist(
-    tmp_path: Path, child_build: tuple[Path, Path]
-) -> None:
-    emb, listed = child_build
-    build_index(
-        emb,
-        tmp_path / "open",
-        phrase_files=[listed],
-        config=BuildConfig(factory="Flat", progress=False, denylist="none"),
-    )
-    cmd = [sys.executable, "-m", "index", "related", "--index", str(tmp_path / "open"), "child", "-k", "20"]
+def test_cli_related_uses_the_default_ranking_and_denylist(open_index: Path) -> None:
+    cmd = [sys.executable, "-m", "index", "related", "--index", str(open_index), "child", "-k", "20"]
     shown = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout)
     assert "child pornography" not in [h["phrase"] for h in shown["hits"]]
     raw = cmd + ["--denylist", "none", "--min-count", "0", "--compounds", "include", "--popularity", "0"]
