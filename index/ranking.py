@@ -13,7 +13,8 @@ A search fetches more candidates than asked (`fetch_for`), then `rank_candidates
 - the rest are ordered by `cosine + popularity * ln(1 + count)` (the hit keeps its raw cosine as `score`);
 - near-duplicates (the same words up to order and plural: "hot dog", "hot dogs", "dog hot") appear once, the
   best-ranked spelling (`collapse`, on by default);
-- phrases sharing a word with the query (compounds, "dog house" for "dog") are kept (`include`), capped at
+- phrases sharing a content word with the query (compounds, "dog house" for "dog"; function words such as
+  "of" do not count) are kept (`include`), capped at
   `compound_share` of k (`limit`, the rest are associations) or dropped (`exclude`).
 
 The default constants were chosen on the development relatedness sets (bench/ranking_bench.py, docs/api.md).
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from index.errors import ArtifactError
+from index.mining import EDGE_STOPWORDS
 from index.text import normalize_phrase
 
 Compounds = Literal["include", "limit", "exclude"]
@@ -168,16 +170,26 @@ class Ranking:
             return k + 1 if not self.collapse else k + 4
         return 4 * k + 16
 
+    def widen_limit(self, k: int) -> int | None:
+        """Most candidates a widening search looks at (None: all); past it, `limit` lets more compounds in."""
+        plain = self.popularity == 0 and self.min_count <= 0 and self.compounds == "include"
+        return None if plain and not self.collapse and self.denylist is None else 64 * k + 1024
+
 
 Candidate = tuple[str, float, int]  # (phrase, cosine, corpus count)
 
 
 def rank_candidates(
-    query_tokens: list[str], candidates: list[Candidate], k: int, ranking: Ranking
+    query_tokens: list[str], candidates: list[Candidate], k: int, ranking: Ranking, fill: bool = False
 ) -> list[Candidate]:
-    """The best k of `candidates` (given in cosine order) under `ranking` (see the module docstring)."""
+    """The best k of `candidates` (given in cosine order) under `ranking` (see the module docstring).
+
+    `fill`: when fewer than k hits remain, compounds beyond the `limit` cap fill the list (the last widening
+    of a search whose neighbourhood holds too few associations).
+    """
     normalized = " ".join(query_tokens)
     query = phrase_key(normalized)
+    content = query.folded - EDGE_STOPWORDS or query.folded  # "of" in "peace of mind" makes no compound
     collapse = ranking.collapse
     deny = ranking.denylist
     weight = ranking.popularity
@@ -190,7 +202,7 @@ def rank_candidates(
         key = phrase_key(phrase)
         if (key.key == query.key if collapse else phrase == normalized) or (deny and deny.blocks(key)):
             continue
-        compound = not query.folded.isdisjoint(key.folded)
+        compound = not content.isdisjoint(key.folded)
         if compound and drop_compounds:
             continue
         rank = score + weight * math.log1p(count) if weight else score
@@ -199,18 +211,30 @@ def rank_candidates(
         kept.sort(key=lambda t: (t[0], t[1]))
     cap = ranking.compound_cap(k)
     seen: set[tuple[str, ...]] = set()
-    out: list[Candidate] = []
+    out: list[tuple[float, int, Candidate]] = []
+    over_cap: list[tuple[float, int, Candidate, tuple[str, ...]]] = []
     compounds = 0
-    for _, _, c, key, compound in kept:
-        if (collapse and key.key in seen) or (compound and compounds >= cap):
+    for rank, n, c, key, compound in kept:
+        if collapse and key.key in seen:
+            continue
+        if compound and compounds >= cap:
+            over_cap.append((rank, n, c, key.key))
             continue
         if collapse:
             seen.add(key.key)
         compounds += compound
-        out.append(c)
+        out.append((rank, n, c))
         if len(out) == k:
             break
-    return out
+    if fill and len(out) < k:
+        for rank, n, c, dup in over_cap:
+            if not (collapse and dup in seen):
+                seen.add(dup)
+                out.append((rank, n, c))
+                if len(out) == k:
+                    break
+        out.sort(key=lambda t: (t[0], t[1]))
+    return [c for _, _, c in out]
 
 
 DEFAULT_RANKING = Ranking()

@@ -241,15 +241,23 @@ class PhraseSearcher:
         return scores, ids
 
     def _hits(
-        self, query: EmbeddedQuery, scores: np.ndarray, ids: np.ndarray, k: int, ranking: Ranking
+        self,
+        query: EmbeddedQuery,
+        scores: np.ndarray,
+        ids: np.ndarray,
+        k: int,
+        ranking: Ranking,
+        fill: bool = False,
     ) -> list[Hit]:
         phrases, counts = self.phrases, self._counts
-        candidates = [
-            (phrases[i], score, int(counts[i]))
-            for score, i in zip(scores.tolist(), ids.tolist(), strict=True)
-            if i >= 0
-        ]
-        return [Hit(*c) for c in rank_candidates(query.tokens, candidates, k, ranking)]
+        found = ids >= 0
+        if ranking.min_count > 0:  # in numpy: most of a widened search's candidates fail it
+            found &= counts[np.where(found, ids, 0)] >= ranking.min_count
+        if not found.all():
+            scores, ids = scores[found], ids[found]
+        pairs = zip(scores.tolist(), ids.tolist(), strict=True)
+        candidates = [(phrases[i], score, int(counts[i])) for score, i in pairs]
+        return [Hit(*c) for c in rank_candidates(query.tokens, candidates, k, ranking, fill)]
 
     def _first_fetch(self, k: int, ranking: Ranking) -> int:
         return min(self.num_phrases, ranking.fetch_for(k))
@@ -265,16 +273,19 @@ class PhraseSearcher:
         scores: np.ndarray,
         ids: np.ndarray,
     ) -> list[Hit]:
-        """Hits from one search row, widening (finally exact) until k hits or every phrase was seen."""
+        """Hits from one search row, widening (finally exact) until k hits, or every phrase or as many as
+        the ranking's widening limit (`Ranking.widen_limit`, a bound on a filtering ranking's work) seen."""
+        limit = min(self.num_phrases, ranking.widen_limit(k) or self.num_phrases)
         while True:
-            hits = self._hits(q, scores, ids, k, ranking)
-            if len(hits) == k or (fetch >= self.num_phrases and (exact or self._exact_self)):
+            final = fetch >= limit
+            hits = self._hits(q, scores, ids, k, ranking, fill=final)
+            if len(hits) == k or final or (fetch >= self.num_phrases and (exact or self._exact_self)):
                 return hits
             if fetch >= self.num_phrases or (ids < 0).any():
                 exact = exact or self.vectors is not None  # the approximate index ran out of candidates
                 if not exact and not self._exact_self:
                     return hits
-            fetch = min(self.num_phrases, fetch * 4)
+            fetch = min(limit, fetch * 4)
             s, i = self._search(q.vector[None, :], fetch, exact, params)
             scores, ids = s[0], i[0]
 
