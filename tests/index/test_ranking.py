@@ -187,3 +187,23 @@ def test_cli_related_uses_the_default_ranking_and_denylist(open_index: Path) -> 
     raw = cmd + ["--denylist", "none", "--min-count", "0", "--compounds", "include", "--popularity", "0"]
     shown = json.loads(subprocess.run(raw, check=True, capture_output=True, text=True, cwd=ROOT).stdout)
     assert "child pornography" in [h["phrase"] for h in shown["hits"]]
+
+
+def test_function_words_make_no_compound_and_the_last_widening_fills_with_compounds() -> None:
+    cands = [("peace treaty", 0.9, 5), ("state of war", 0.8, 5), ("quiet", 0.7, 5)]
+    ranked = rank_candidates(["peace", "of", "mind"], cands, 3, Ranking(popularity=0, min_count=0))
+    assert phrases(ranked) == ["peace treaty", "state of war", "quiet"]  # "of" shared: still an association
+    only = [(f"oak {i}", 0.9 - i / 100, 5) for i in range(6)] + [("maple", 0.5, 5)]
+    limit = Ranking(popularity=0, min_count=0)
+    assert phrases(rank_candidates(["oak"], only, 5, limit)) == ["oak 0", "maple"]  # cap: 1 of 5
+    filled = rank_candidates(["oak"], only, 5, limit, fill=True)
+    assert phrases(filled) == ["oak 0", "oak 1", "oak 2", "oak 3", "maple"]  # in rank order
+    assert COSINE.widen_limit(10) is None and Ranking().widen_limit(10) == 64 * 10 + 1024
+
+
+def test_a_filtering_search_widens_at_most_to_its_limit(open_index: Path) -> None:
+    s = PhraseSearcher.load(open_index)
+    everything = s.related("child", 100, ranking=COSINE).hits
+    assert len(everything) == s.num_phrases - 1  # cosine alone: min(k, available), as always
+    few = s.related("child", 100, ranking=Ranking(min_count=25)).hits  # filters leave fewer than k
+    assert [h.count >= 25 for h in few] == [True] * len(few) and 0 < len(few) < len(everything)
