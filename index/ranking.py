@@ -23,6 +23,7 @@ The default constants were chosen on the development relatedness sets (bench/ran
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -179,62 +180,66 @@ class Ranking:
 Candidate = tuple[str, float, int]  # (phrase, cosine, corpus count)
 
 
+def rank_key(candidate: Candidate, weight: float) -> float:
+    """The ranking score: cosine + weight * ln(1 + count)."""
+    return candidate[1] + weight * math.log1p(candidate[2])
+
+
 def rank_candidates(
     query_tokens: list[str], candidates: list[Candidate], k: int, ranking: Ranking, fill: bool = False
 ) -> list[Candidate]:
-    """The best k of `candidates` (given in cosine order) under `ranking` (see the module docstring).
+    """The best k of `candidates` (given in cosine order) under `ranking` (see the module docstring)."""
+    kept = [c for c in candidates if c[2] >= ranking.min_count]
+    if ranking.popularity:
+        kept.sort(key=lambda c: -rank_key(c, ranking.popularity))  # stable: ties keep cosine order
+    return select(query_tokens, kept, k, ranking, fill)
 
-    `fill`: when fewer than k hits remain, compounds beyond the `limit` cap fill the list (the last widening
-    of a search whose neighbourhood holds too few associations).
+
+def select(
+    query_tokens: list[str], ordered: Iterable[Candidate], k: int, ranking: Ranking, fill: bool = False
+) -> list[Candidate]:
+    """The first k of `ordered` (in ranking order, `min_count` applied) that the ranking's filters keep.
+
+    `fill`: when fewer than k remain, compounds beyond the `limit` cap fill the list (the last widening of a
+    search whose neighbourhood holds too few associations). Stops reading `ordered` at the k-th hit.
     """
     normalized = " ".join(query_tokens)
     query = phrase_key(normalized)
     content = query.folded - EDGE_STOPWORDS or query.folded  # "of" in "peace of mind" makes no compound
     collapse = ranking.collapse
     deny = ranking.denylist
-    weight = ranking.popularity
     drop_compounds = ranking.compounds == "exclude"
-    kept: list[tuple[float, int, Candidate, PhraseKey, bool]] = []
-    for n, c in enumerate(candidates):
-        phrase, score, count = c
-        if count < ranking.min_count:
-            continue
-        key = phrase_key(phrase)
-        if (key.key == query.key if collapse else phrase == normalized) or (deny and deny.blocks(key)):
-            continue
-        compound = not content.isdisjoint(key.folded)
-        if compound and drop_compounds:
-            continue
-        rank = score + weight * math.log1p(count) if weight else score
-        kept.append((-rank, n, c, key, compound))
-    if weight:
-        kept.sort(key=lambda t: (t[0], t[1]))
     cap = ranking.compound_cap(k)
     seen: set[tuple[str, ...]] = set()
-    out: list[tuple[float, int, Candidate]] = []
-    over_cap: list[tuple[float, int, Candidate, tuple[str, ...]]] = []
+    out: list[tuple[int, Candidate]] = []
+    over_cap: list[tuple[int, Candidate, tuple[str, ...]]] = []
     compounds = 0
-    for rank, n, c, key, compound in kept:
+    for n, c in enumerate(ordered):
+        key = phrase_key(c[0])
+        if (key.key == query.key if collapse else c[0] == normalized) or (deny and deny.blocks(key)):
+            continue
         if collapse and key.key in seen:
             continue
-        if compound and compounds >= cap:
-            over_cap.append((rank, n, c, key.key))
+        compound = not content.isdisjoint(key.folded)
+        if compound and (drop_compounds or compounds >= cap):
+            if not drop_compounds:
+                over_cap.append((n, c, key.key))
             continue
         if collapse:
             seen.add(key.key)
         compounds += compound
-        out.append((rank, n, c))
+        out.append((n, c))
         if len(out) == k:
             break
     if fill and len(out) < k:
-        for rank, n, c, dup in over_cap:
+        for n, c, dup in over_cap:
             if not (collapse and dup in seen):
                 seen.add(dup)
-                out.append((rank, n, c))
+                out.append((n, c))
                 if len(out) == k:
                     break
-        out.sort(key=lambda t: (t[0], t[1]))
-    return [c for _, _, c in out]
+        out.sort(key=lambda t: t[0])
+    return [c for _, c in out]
 
 
 DEFAULT_RANKING = Ranking()

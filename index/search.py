@@ -40,7 +40,7 @@ from index.build import EMBEDDINGS_DIR, INDEX_FILE, INDEX_FORMAT, INDEX_VERSION,
 from index.errors import ArtifactError, QueryError
 from index.gpu import GpuSession, use_gpu
 from index.phrases import mean_normalized_rows
-from index.ranking import DEFAULT_RANKING, Ranking, rank_candidates
+from index.ranking import DEFAULT_RANKING, Ranking, select
 from index.text import tokenize
 
 MMAP_FLAGS = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
@@ -116,6 +116,7 @@ class PhraseSearcher:
         # Plain ndarray views: indexing a np.memmap costs several microseconds of subclass overhead per query.
         self._word_vectors = embeddings.vectors.view(np.ndarray)
         self._counts = counts.view(np.ndarray)
+        self._kept: dict[int, int] = {}  # min_count -> phrases with at least that count
         kind = cpu_index if cpu_index is not None else index  # a GPU copy reports no type: ask the CPU index
         self._exact_self = is_exact(kind)
         self._param = param_name(kind)
@@ -255,12 +256,26 @@ class PhraseSearcher:
             found &= counts[np.where(found, ids, 0)] >= ranking.min_count
         if not found.all():
             scores, ids = scores[found], ids[found]
+        if ranking.popularity:  # the ranking order in numpy; `select` then reads only as far as it needs
+            order = np.argsort(-(scores + ranking.popularity * np.log1p(counts[ids])), kind="stable")
+            scores, ids = scores[order], ids[order]
         pairs = zip(scores.tolist(), ids.tolist(), strict=True)
-        candidates = [(phrases[i], score, int(counts[i])) for score, i in pairs]
-        return [Hit(*c) for c in rank_candidates(query.tokens, candidates, k, ranking, fill)]
+        ordered = ((phrases[i], score, int(counts[i])) for score, i in pairs)
+        return [Hit(*c) for c in select(query.tokens, ordered, k, ranking, fill)]
 
     def _first_fetch(self, k: int, ranking: Ranking) -> int:
-        return min(self.num_phrases, ranking.fetch_for(k))
+        """Candidates of the first search: the ranking's need, divided by the share of phrases `min_count`
+        keeps (phrases are stored by count, descending), so that one search usually suffices."""
+        fetch = ranking.fetch_for(k)
+        if ranking.min_count > 0:
+            kept = self._kept.get(ranking.min_count)
+            if kept is None:  # counts are sorted descending: the phrases kept are a prefix
+                kept = self._kept[ranking.min_count] = int(
+                    np.count_nonzero(self._counts >= ranking.min_count)
+                )
+            fetch = int(fetch * self.num_phrases / max(kept, 1))
+            fetch = min(fetch, ranking.widen_limit(k) or fetch)
+        return min(self.num_phrases, fetch)
 
     def _complete(
         self,
