@@ -77,15 +77,14 @@ def singular(word: str) -> str:
 class PhraseKey:
     folded: frozenset[str]  # the phrase's words, plurals folded
     key: tuple[str, ...]  # sorted folded words: equal keys are near-duplicates
-    tokens: tuple[str, ...]
+    ordered: tuple[str, ...]  # the folded words in phrase order
 
 
 @lru_cache(maxsize=1 << 17)
 def phrase_key(phrase: str) -> PhraseKey:
     """The matching forms of a normalised phrase (cached: a served index sees the same candidates often)."""
-    tokens = tuple(phrase.split(" "))
-    folded = [singular(t) for t in tokens]
-    return PhraseKey(frozenset(folded), tuple(sorted(folded)), tokens)
+    folded = tuple(singular(t) for t in phrase.split(" "))
+    return PhraseKey(frozenset(folded), tuple(sorted(folded)), folded)
 
 
 @dataclass(frozen=True)
@@ -95,16 +94,18 @@ class Denylist:
     words: frozenset[str]
     phrases: tuple[tuple[str, ...], ...]  # multi-word entries, folded, matched as contiguous words
     source: str
+    starts: frozenset[str] = frozenset()  # first words of `phrases` (a phrase without one cannot match)
 
     def blocks(self, key: PhraseKey) -> bool:
         if not self.words.isdisjoint(key.folded):
             return True
-        if self.phrases:
-            folded = tuple(singular(t) for t in key.tokens)
-            for entry in self.phrases:
-                n = len(entry)
-                if any(folded[i : i + n] == entry for i in range(len(folded) - n + 1)):
-                    return True
+        if self.starts.isdisjoint(key.folded):
+            return False
+        folded = key.ordered
+        for entry in self.phrases:
+            n = len(entry)
+            if entry[0] in key.folded and any(folded[i : i + n] == entry for i in range(len(folded) - n + 1)):
+                return True
         return False
 
     def blocks_text(self, phrase: str) -> bool:
@@ -129,7 +130,8 @@ def read_denylist(path: Path, source: str | None = None) -> Denylist:
             words.add(folded[0])
         else:
             phrases.add(folded)
-    return Denylist(frozenset(words), tuple(sorted(phrases)), source or str(path))
+    starts = frozenset(entry[0] for entry in phrases)
+    return Denylist(frozenset(words), tuple(sorted(phrases)), source or str(path), starts)
 
 
 def load_denylist(spec: str | Path | None) -> Denylist | None:
