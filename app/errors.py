@@ -53,16 +53,6 @@ class Unprocessable(ApiError):
     code = "unprocessable"
 
 
-class Conflict(ApiError):
-    status_code = 409
-    code = "conflict"
-
-
-class PayloadTooLarge(ApiError):
-    status_code = 413
-    code = "payload_too_large"
-
-
 class ServiceUnavailable(ApiError):
     status_code = 503
     code = "unavailable"

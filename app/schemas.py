@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from app.db.models import EvaluationResult, RunStatus
 from app.related_query import DEFAULT_K, MAX_K_PARAM, RankingParams
+from evaluation.evaluators import KINDS, benchmark_spec_json_schema
 
 
 def _valid_unicode(text: str) -> str:
@@ -150,7 +151,7 @@ class IndexInfo(BaseModel):
 
 
 class BenchmarkResultOut(BaseModel):
-    """One benchmark's result, as `index.evaluation` computed it (the CLI prints the same numbers)."""
+    """One benchmark's result, as `evaluation` computed it (the CLI prints the same numbers)."""
 
     benchmark: str
     kind: str = Field(description="triplets, similarity or analogy.")
@@ -219,12 +220,17 @@ class InfoResponse(BaseModel):
 
 
 class BenchmarkSpecIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """One benchmark. Its schema's kinds and per-kind options (types, defaults, bounds) are generated from the
+    evaluator registry (`evaluation/evaluators.py`), which also checks them when a run is requested."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=benchmark_spec_json_schema())
 
     name: Text = Field(min_length=1, max_length=128)
-    kind: Text = Field(min_length=1, max_length=32, description="Benchmark kind (see index.evaluation).")
+    kind: Text = Field(
+        min_length=1, max_length=32, description=f"Benchmark kind, one of: {', '.join(KINDS)}."
+    )
     path: Text = Field(min_length=1, max_length=4096, description="Dataset file on the server.")
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict, description="Options of the kind (see oneOf).")
 
 
 class EvaluationRequest(BaseModel):

@@ -19,7 +19,6 @@ import functools
 import gc
 import json
 import logging
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ from typing import Any, TypeVar
 
 import faiss
 
+from index.artifacts import atomic_write
 from index.errors import ArtifactError, MmweError
 from index.ranking import Ranking
 from index.search import PhraseSearcher, Related
@@ -134,11 +134,8 @@ class ReloadFile:
             fcntl.flock(lock, fcntl.LOCK_EX)
             previous = self.read()
             generation = (previous.generation if previous else 0) + 1
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-            tmp.write_text(
-                json.dumps({"generation": generation, "index_dir": str(index_dir)}), encoding="utf-8"
-            )
-            os.replace(tmp, self.path)
+            with atomic_write(self.path, "w") as f:
+                f.write(json.dumps({"generation": generation, "index_dir": str(index_dir)}))
         return generation
 
 

@@ -10,7 +10,7 @@ from app.deps import AdminDep, SearcherDep, SessionDep
 from app.errors import NotFound, Unprocessable
 from app.evaluations import store
 from app.schemas import EvaluationAccepted, EvaluationPage, EvaluationRequest, EvaluationRunOut
-from index.evaluation import BUILTIN_SUITES, BenchmarkError, BenchmarkSpec
+from evaluation import BUILTIN_SUITES, BenchmarkError, BenchmarkSpec
 
 router = APIRouter(tags=["evaluations"])
 

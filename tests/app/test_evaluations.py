@@ -1,5 +1,5 @@
 """Evaluation runs end to end on SQLite and PostgreSQL: trigger, poll, results in the database, same numbers
-as `index.evaluation.run_suite` (the engine of the CLI evaluation); restarts; listing."""
+as `evaluation.run_suite` (the engine of the CLI evaluation); restarts; listing."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def test_evaluation_run_end_to_end(
         default_run = poll(c, default.json()["id"])
         assert default_run["status"] == "succeeded", default_run["error"]
 
-    # The same numbers as the CLI evaluation (`python -m training evaluate`) of the served embeddings.
+    # The same numbers as the CLI evaluation (`python -m evaluation evaluate`) of the served embeddings.
     suite_file = benchmark_files["triplets"].parent / "suite.json"
     suite_file.write_text(json.dumps({"name": "topics", "benchmarks": specs}))
     for service_run, suite in ((run, str(suite_file)), (default_run, "default")):
@@ -155,6 +155,11 @@ def test_failed_run_records_the_error(
         {"benchmarks": [{"name": "x", "kind": "triplets", "path": "/nonexistent/file.tsv"}]},
         {"benchmarks": [{"name": "x", "kind": "sorting", "path": "/etc/hostname"}]},
         {"benchmarks": [{"name": "x", "kind": "triplets", "path": "/etc/hostname", "options": {"bogus": 1}}]},
+        {
+            "benchmarks": [
+                {"name": "x", "kind": "triplets", "path": "/etc/hostname", "options": {"bootstrap": 10**9}}
+            ]
+        },
         {"benchmarks": [{"name": "x", "kind": "triplets", "path": "/etc/hostname"}] * 2},
         {"suite": "default", "priority": "high"},
     ],

@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from evaluation.datasets import AnalogySet
+from evaluation.stats import bootstrap_accuracy_ci
 from index.artifacts import Embeddings
-from index.evaluation.readers import AnalogySet
-from index.evaluation.stats import bootstrap_accuracy_ci
 from index.text import tokenize
 
 _CHUNK = 1024

@@ -1,9 +1,9 @@
 """PNG charts of embedding comparisons (matplotlib's Agg canvas: no display, no pyplot global state).
 
-    python -m training compare runs/text/embeddings runs/a/embeddings --chart compare.png
+    python -m evaluation compare runs/text/embeddings runs/a/embeddings --chart compare.png
 
-    from training.charts import comparison_chart
-    comparison_chart(build_table(results), Path("compare.png"))     # an index.evaluation ComparisonTable
+    from evaluation.charts import comparison_chart
+    comparison_chart(build_table(results), Path("compare.png"))     # an evaluation ComparisonTable
     comparison_chart([("word2vec", {"simlex999": 0.21, "wordsim353": 0.55}),
                       ("model-a", {"simlex999": 0.27, "wordsim353": 0.61})], Path("compare.png"))
 
@@ -16,15 +16,11 @@ benchmark, one bar per embeddings, the value written above each bar. The file is
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
-from index.evaluation.compare import ComparisonTable
+from evaluation.compare import ComparisonTable
+from index.artifacts import atomic_write
 
 Rows = Sequence[tuple[str, Mapping[str, float | None]]]
 
@@ -74,6 +70,9 @@ def comparison_chart(
     dpi: int = 120,
 ) -> Path:
     """Draw `table` as a grouped bar chart into the PNG file `path` (replaced atomically); return `path`."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # matplotlib only when a chart is drawn
+    from matplotlib.figure import Figure
+
     rows, metric_of, suite = as_rows(table)
     _check(rows)
     path = Path(path)
@@ -126,13 +125,6 @@ def comparison_chart(
     ax.set_axisbelow(True)
     ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png")
     return path

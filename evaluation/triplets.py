@@ -15,9 +15,9 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from index.evaluation.phrases import PhraseEncoder
-from index.evaluation.readers import TripletSet
-from index.evaluation.stats import bootstrap_accuracy_ci
+from evaluation.datasets import TripletSet
+from evaluation.phrases import PhraseEncoder
+from evaluation.stats import bootstrap_accuracy_ci
 
 OovPolicy = Literal["skip", "wrong"]
 OOV_POLICIES: tuple[str, ...] = ("skip", "wrong")

@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numpy.typing import NDArray
 
+from evaluation.field_table import SLACK_BYTES
+from evaluation.vocab_lookup import VocabLookup
 from index.artifacts import Embeddings
-from index.evaluation.field_table import SLACK_BYTES
-from index.evaluation.vocab_lookup import VocabLookup
 from index.text import tokenize
 
 # index.text's rule ([\W_]+ -> one space) except that newlines survive, to split the joined phrases again.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.evaluation.field_table import SLACK_BYTES, FieldTable, field_keys
+from evaluation.field_table import SLACK_BYTES, FieldTable, field_keys
 
 
 def _buffer(fields: list[bytes], junk: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from index.evaluation.phrases import PhraseEncoder
-from index.evaluation.readers import PairSet
-from index.evaluation.stats import pearson, spearman
+from evaluation.datasets import PairSet
+from evaluation.phrases import PhraseEncoder
+from evaluation.stats import pearson, spearman
 
 
 def pair_similarities(encoder: PhraseEncoder, pairs: PairSet) -> tuple[np.ndarray, np.ndarray]:

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.evaluation import BenchmarkFormatError, BenchmarkSpec, read_analogies, run_suite
-from tests.index.evaluation.conftest import MakeEmbeddings
+from evaluation import BenchmarkFormatError, BenchmarkSpec, read_analogies, run_suite
+from tests.evaluation.conftest import MakeEmbeddings
 
 VECTORS = {
     "man": [1.0, 0.0, 0.0],

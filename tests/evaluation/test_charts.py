@@ -1,4 +1,4 @@
-"""`training.charts.comparison_chart` and `python -m training compare --chart`: a real PNG, one bar per
+"""`evaluation.charts.comparison_chart` and `python -m evaluation compare --chart`: a real PNG, one bar per
 (embeddings, benchmark), written atomically."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from evaluation.__main__ import main as cli
+from evaluation.charts import as_rows, comparison_chart
+from evaluation.compare import Column, ComparisonTable, Row
 from index.artifacts import write_embeddings
-from index.evaluation.compare import Column, ComparisonTable, Row
-from training.__main__ import main as cli
-from training.charts import as_rows, comparison_chart
 
 TABLE = [
     ("word2vec", {"simlex999": 0.21, "wordsim353": 0.55, "triplets": 0.62}),

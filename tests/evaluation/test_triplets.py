@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.evaluation import BenchmarkFormatError, BenchmarkSpec, PhraseEncoder, read_triplets, run_suite
-from index.evaluation.fast_triplets import MIN_LINES, parse_triplets_fast
-from index.evaluation.readers import parse_triplets, read_bytes
-from index.evaluation.triplets import evaluate_triplets, score_triplets
-from tests.index.evaluation.conftest import TOY, MakeEmbeddings
+from evaluation import BenchmarkFormatError, BenchmarkSpec, PhraseEncoder, read_triplets, run_suite
+from evaluation.fast_triplets import MIN_LINES, parse_triplets_fast
+from evaluation.readers import parse_triplets, read_bytes
+from evaluation.triplets import evaluate_triplets, score_triplets
+from tests.evaluation.conftest import TOY, MakeEmbeddings
 
 # With TOY: cos(cat, dog) = .8, cos(cat, car) = 0; "red car" = mean((1,1), (0,1)) -> unit (.447, .894)
 TRIPLETS = """base\tpositive\tnegative

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from index.evaluation.results import SuiteResult
+from evaluation.results import SuiteResult
 
 FORMATS = ("text", "markdown", "json")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from index.evaluation import (
+from evaluation import (
     BUILTIN_SUITES,
     BenchmarkError,
     BenchmarkSpec,
@@ -18,8 +18,8 @@ from index.evaluation import (
     load_suite_file,
     run_suite,
 )
-from index.evaluation import suite as suite_module
-from tests.index.evaluation.conftest import TOY, MakeEmbeddings
+from evaluation import suite as suite_module
+from tests.evaluation.conftest import TOY, MakeEmbeddings
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -32,7 +32,7 @@ def test_default_suite_runs_without_importing_gensim(tmp_path: Path, make_embedd
     script = (
         "import sys, json\n"
         "from index.artifacts import load_embeddings\n"
-        "from index.evaluation import run_suite\n"
+        "from evaluation import run_suite\n"
         f"r = run_suite(load_embeddings({str(emb.path)!r}), 'default')\n"
         "print(json.dumps({'gensim': 'gensim' in sys.modules, 'torch': 'torch' in sys.modules,\n"
         "                  'scipy': 'scipy' in sys.modules, 'result': r.to_dict()}))\n"
@@ -127,7 +127,7 @@ def test_bad_suites_fail_before_any_work(tmp_path: Path, make_embeddings: MakeEm
 def test_dataset_cache_parses_once_and_notices_changes(
     tmp_path: Path, make_embeddings: MakeEmbeddings
 ) -> None:
-    from index.evaluation import DatasetCache
+    from evaluation import DatasetCache
 
     path = tmp_path / "t.tsv"
     path.write_text("cat\tdog\tcar\n", encoding="utf-8")

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from index.evaluation.field_table import SLACK_BYTES, FieldTable, field_keys
-from index.evaluation.readers import TRIPLET_HEADER, TripletSet
+from evaluation.datasets import TRIPLET_HEADER, TripletSet
+from evaluation.field_table import SLACK_BYTES, FieldTable, field_keys
 
 MIN_LINES = 50_000
 MAX_FIELD_BYTES = 512

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from index.evaluation import BenchmarkSpec, build_table, render_table, run_suite
-from tests.index.evaluation.conftest import TOY, MakeEmbeddings
+from evaluation import BenchmarkSpec, build_table, render_table, run_suite
+from tests.evaluation.conftest import TOY, MakeEmbeddings
 
 
 def test_table_like_the_papers_table_3(tmp_path: Path, make_embeddings: MakeEmbeddings) -> None:

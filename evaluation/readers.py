@@ -17,16 +17,14 @@ import hashlib
 import io
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import NDArray
 
-from index.evaluation.errors import BenchmarkFormatError
+from evaluation.datasets import TRIPLET_HEADER, AnalogySet, PairSet, TripletSet
+from evaluation.errors import BenchmarkFormatError
+from evaluation.fast_triplets import parse_triplets_fast
 from index.text import tokenize
-
-TRIPLET_HEADER = ("base", "positive", "negative")
 
 
 def read_bytes(path: Path, *, checksum: bool = True) -> tuple[bytes, str]:
@@ -63,20 +61,6 @@ def _skippable(line: str) -> bool:
 def _check_term(path: Path, lineno: int, term: str, what: str) -> None:
     if not tokenize(term):
         raise BenchmarkFormatError(path, f"{what} {term!r} has no word (no alphanumeric characters)", lineno)
-
-
-@dataclass(frozen=True)
-class TripletSet:
-    """Triplets as ids into a list of distinct phrase strings (as written in the file)."""
-
-    path: Path
-    sha256: str
-    phrases: list[str]
-    ids: NDArray[np.int64]  # [n, 3]: base, positive, negative
-    lines: NDArray[np.int64]  # [n]: 1-based line number of each triplet
-
-    def __len__(self) -> int:
-        return int(self.ids.shape[0])
 
 
 def parse_triplets(path: Path, data: bytes, sha256: str) -> TripletSet:
@@ -116,8 +100,6 @@ def parse_triplets(path: Path, data: bytes, sha256: str) -> TripletSet:
 
 def read_triplets(path: Path | str) -> TripletSet:
     """Read a triplet file; big files take the vectorised parser, which defers to `parse_triplets` if odd."""
-    from index.evaluation.fast_triplets import parse_triplets_fast
-
     path = Path(path)
     data, _ = read_bytes(path, checksum=False)
     with ThreadPoolExecutor(max_workers=1) as pool:  # hashlib releases the GIL: checksum while parsing
@@ -125,21 +107,6 @@ def read_triplets(path: Path | str) -> TripletSet:
         fast = parse_triplets_fast(path, data, "")
         parsed = fast if fast is not None else parse_triplets(path, data, "")
         return dataclasses.replace(parsed, sha256=checksum.result())
-
-
-@dataclass(frozen=True)
-class PairSet:
-    """Term pairs with a human similarity score."""
-
-    path: Path
-    sha256: str
-    first: list[str]
-    second: list[str]
-    scores: NDArray[np.float64]  # [n]
-    lines: NDArray[np.int64]  # [n]
-
-    def __len__(self) -> int:
-        return len(self.first)
 
 
 def _parse_score(path: Path, lineno: int, text: str) -> float:
@@ -231,21 +198,6 @@ def read_pairs_csv(
     if columns is None:
         raise BenchmarkFormatError(path, "empty file: expected a header row naming the columns")
     return PairSet(path, sha256, first, second, np.asarray(scores), np.asarray(line_numbers, dtype=np.int64))
-
-
-@dataclass(frozen=True)
-class AnalogySet:
-    """Analogy questions `a : b :: c : d`, grouped in sections."""
-
-    path: Path
-    sha256: str
-    sections: list[str]
-    questions: list[tuple[str, str, str, str]]
-    section_of: NDArray[np.int64]  # [n]: index into sections
-    lines: NDArray[np.int64]  # [n]
-
-    def __len__(self) -> int:
-        return len(self.questions)
 
 
 def read_analogies(path: Path | str) -> AnalogySet:

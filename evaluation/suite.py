@@ -1,7 +1,7 @@
 """Benchmark suites: named lists of benchmark files with their kinds, run against one embeddings artifact.
 
     from index.artifacts import load_embeddings
-    from index.evaluation import run_suite, BenchmarkSpec
+    from evaluation import run_suite, BenchmarkSpec
     result = run_suite(load_embeddings(path), "default")            # built-in suite
     result = run_suite(emb, [BenchmarkSpec("mine", "triplets", "my_triplets.tsv", {"oov_policy": "wrong"})])
     print(result.to_json())
@@ -10,11 +10,12 @@ Built-in suites use the word-similarity and analogy files shipped inside the gen
 with `importlib.util.find_spec` and never import gensim (the serving path stays light); without gensim
 installed they raise BenchmarkError saying so. A path `gensim:NAME` in a spec means
 that file of gensim's test data.
-The same code runs behind the CLI (`python -m training evaluate`) and the service, so numbers agree.
+The same code runs behind the CLI (`python -m evaluation evaluate`) and the service, so numbers agree.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import threading
@@ -24,79 +25,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evaluation.datasets import Dataset
+from evaluation.errors import BenchmarkError
+from evaluation.evaluators import Evaluator, evaluator_for
+from evaluation.phrases import PhraseEncoder
+from evaluation.results import BenchmarkResult, SuiteResult
 from index.artifacts import Embeddings, utc_now
-from index.evaluation.analogy import evaluate_analogy
-from index.evaluation.errors import BenchmarkError
-from index.evaluation.phrases import PhraseEncoder
-from index.evaluation.readers import (
-    AnalogySet,
-    PairSet,
-    TripletSet,
-    read_analogies,
-    read_pairs_csv,
-    read_pairs_tsv,
-    read_triplets,
-)
-from index.evaluation.results import BenchmarkResult, SuiteResult
-from index.evaluation.similarity import evaluate_similarity
-from index.evaluation.triplets import evaluate_triplets
 
-KINDS = ("triplets", "similarity", "analogy")
 GENSIM_PREFIX = "gensim:"
-
-# Every option of every kind with its default; anything else is rejected with a clear error.
-DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
-    "triplets": {"oov_policy": "skip", "bootstrap": 1000, "seed": 0},
-    "similarity": {
-        "format": None,  # "tsv" or "csv"; None: csv when the file name ends in .csv, else tsv
-        "oov_policy": "drop",
-        "delimiter": None,  # None: tab for tsv, comma for csv
-        "word1": "word1",
-        "word2": "word2",
-        "score": "score",
-    },
-    "analogy": {"oov_policy": "skip", "restrict_vocab": 30000, "bootstrap": 1000, "seed": 0},
-}
-PRIMARY_METRIC = {"triplets": "accuracy", "similarity": "spearman", "analogy": "accuracy"}
 
 
 @dataclass(frozen=True)
 class BenchmarkSpec:
-    """One benchmark: a file (`path`, or `gensim:NAME`), its kind and options (see DEFAULT_OPTIONS)."""
+    """One benchmark: a file (`path`, or `gensim:NAME`), its kind and options (the kind's `Options` in
+    `evaluators.py`)."""
 
     name: str
     kind: str
     path: str | Path
     options: Mapping[str, Any] = field(default_factory=dict)
 
+    def evaluator(self) -> Evaluator[Any, Any]:
+        return evaluator_for(self.kind, name=self.name)
+
+    def typed_options(self) -> Any:
+        """The kind's options dataclass, checked against its bounds (BenchmarkError on a bad option)."""
+        return self.evaluator().options(self.options, name=self.name, path=self.path)
+
     def effective_options(self) -> dict[str, Any]:
-        if self.kind not in KINDS:
-            raise BenchmarkError(
-                f"benchmark {self.name!r}: unknown kind {self.kind!r} (expected one of {KINDS})"
-            )
-        defaults = DEFAULT_OPTIONS[self.kind]
-        unknown = sorted(set(self.options) - set(defaults))
-        if unknown:
-            raise BenchmarkError(
-                f"benchmark {self.name!r}: unknown option(s) {unknown} for kind {self.kind!r} "
-                f"(known: {sorted(defaults)})"
-            )
-        options = {**defaults, **self.options}
-        policies = ("drop", "zero") if self.kind == "similarity" else ("skip", "wrong")
-        if options["oov_policy"] not in policies:
-            raise BenchmarkError(f"benchmark {self.name!r}: oov_policy must be one of {policies}")
-        for key, minimum in (("bootstrap", 0), ("seed", 0), ("restrict_vocab", 1)):
-            value = options.get(key, minimum)
-            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                raise BenchmarkError(f"benchmark {self.name!r}: {key} must be an integer >= {minimum}")
-        if self.kind == "similarity":
-            if options["format"] is None:
-                options["format"] = "csv" if str(self.path).lower().endswith(".csv") else "tsv"
-            if options["format"] not in ("tsv", "csv"):
-                raise BenchmarkError(f"benchmark {self.name!r}: format must be 'tsv' or 'csv'")
-            if options["delimiter"] is None:
-                options["delimiter"] = "," if options["format"] == "csv" else "\t"
-        return options
+        """Every option of the kind with its value (defaults filled in), as recorded in the result."""
+        return dataclasses.asdict(self.typed_options())
 
     def resolved_path(self) -> Path:
         text = str(self.path)
@@ -176,9 +134,6 @@ def resolve_suite(suite: str | Sequence[BenchmarkSpec]) -> tuple[str, list[Bench
     return "custom", specs
 
 
-Dataset = TripletSet | PairSet | AnalogySet
-
-
 class DatasetCache:
     """Parsed benchmark files, so several embeddings (e.g. `compare`, or a service that keeps one cache alive)
     parse each file once. A file is parsed again when its size or modification time changes. Thread-safe."""
@@ -187,11 +142,14 @@ class DatasetCache:
         self._data: dict[tuple[str, str, str], tuple[tuple[int, int], Dataset]] = {}
         self._lock = threading.Lock()
 
-    def load(self, spec: BenchmarkSpec, options: Mapping[str, Any]) -> Dataset:
+    def load(self, spec: BenchmarkSpec, options: Any = None) -> Dataset:
+        """The parsed file of `spec` (`options`: its typed or effective options; default: the spec's own)."""
+        evaluator = spec.evaluator()
+        typed = evaluator.options(
+            spec.options if options is None else options, name=spec.name, path=spec.path
+        )
         path = spec.resolved_path()
-        reader_opts = {
-            k: options[k] for k in ("format", "delimiter", "word1", "word2", "score") if k in options
-        }
+        reader_opts = evaluator.reader_options(typed)
         key = (spec.kind, str(path.resolve()), json.dumps(reader_opts, sort_keys=True))
         try:
             stat = path.stat()
@@ -202,26 +160,10 @@ class DatasetCache:
             cached = self._data.get(key)
         if cached is not None and cached[0] == version:
             return cached[1]
-        data = _read(spec.kind, path, options)
+        data: Dataset = evaluator.read(path, typed)
         with self._lock:
             self._data[key] = (version, data)
         return data
-
-
-def _read(kind: str, path: Path, options: Mapping[str, Any]) -> Dataset:
-    if kind == "triplets":
-        return read_triplets(path)
-    if kind == "analogy":
-        return read_analogies(path)
-    if options["format"] == "csv":
-        return read_pairs_csv(
-            path,
-            word1=options["word1"],
-            word2=options["word2"],
-            score=options["score"],
-            delimiter=options["delimiter"],
-        )
-    return read_pairs_tsv(path, delimiter=options["delimiter"])
 
 
 def run_benchmark(
@@ -234,31 +176,12 @@ def run_benchmark(
 ) -> BenchmarkResult:
     """Evaluate one benchmark; raises BenchmarkError (or BenchmarkFormatError) on bad specs or files."""
     started = time.perf_counter()
-    options = spec.effective_options()
+    evaluator = spec.evaluator()
+    options = spec.typed_options()
     data = (datasets or DatasetCache()).load(spec, options)
     encoder = encoder or PhraseEncoder(embeddings)
-    details: dict[str, Any] = {}
     try:
-        if isinstance(data, TripletSet):
-            metrics, counts = evaluate_triplets(
-                encoder,
-                data,
-                oov_policy=options["oov_policy"],
-                bootstrap=int(options["bootstrap"]),
-                seed=int(options["seed"]),
-                threads=threads,
-            )
-        elif isinstance(data, PairSet):
-            metrics, counts = evaluate_similarity(encoder, data, oov_policy=options["oov_policy"])
-        else:
-            metrics, counts, details = evaluate_analogy(
-                embeddings,
-                data,
-                restrict_vocab=int(options["restrict_vocab"]),
-                oov_policy=options["oov_policy"],
-                bootstrap=int(options["bootstrap"]),
-                seed=int(options["seed"]),
-            )
+        metrics, counts, details = evaluator(encoder, data, options, threads=threads)
     except ValueError as exc:
         raise BenchmarkError(f"benchmark {spec.name!r}: {exc}") from exc
     return BenchmarkResult(
@@ -266,11 +189,11 @@ def run_benchmark(
         kind=spec.kind,
         path=str(data.path),
         sha256=data.sha256,
-        options=options,
+        options=dataclasses.asdict(options),
         metrics=metrics,
         counts=counts,
         details=details,
-        primary_metric=PRIMARY_METRIC[spec.kind],
+        primary_metric=evaluator.primary_metric,
         seconds=round(time.perf_counter() - started, 3),
     )
 
@@ -291,7 +214,7 @@ def run_suite(
     started = time.perf_counter()
     suite_name, specs = resolve_suite(suite)
     for spec in specs:
-        spec.effective_options()  # fail on a bad spec before any long work
+        spec.typed_options()  # fail on a bad spec before any long work
     datasets = datasets or DatasetCache()
     encoder = PhraseEncoder(embeddings)
     results: list[BenchmarkResult] = []

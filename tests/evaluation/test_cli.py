@@ -1,4 +1,4 @@
-"""`python -m training evaluate|compare|build-triplets` end to end on small real files."""
+"""`python -m evaluation evaluate|compare|build-triplets` end to end on small real files."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from evaluation import BenchmarkSpec, SuiteResult, run_suite
+from evaluation.__main__ import main
 from index.artifacts import load_embeddings, write_embeddings
-from index.evaluation import BenchmarkSpec, SuiteResult, run_suite
-from training.__main__ import main
 
 TOY = {"cat": [1.0, 0.0], "dog": [0.8, 0.6], "car": [0.0, 1.0], "truck": [0.0, 2.0], "red": [1.0, 1.0]}
 
@@ -149,3 +149,23 @@ def test_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
         main([*command, "--help"])
     assert exit_info.value.code == 0
     assert "--" in capsys.readouterr().out
+
+
+def test_training_aliases_run_the_same_command_and_say_where_it_moved(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from training.__main__ import main as training_main
+
+    args = ["evaluate", str(files["a"]), "--triplets", str(files["triplets"]), "--format", "json", "--quiet"]
+    assert main(args) == 0
+    moved = capsys.readouterr()
+    assert training_main(args) == 0
+    alias = capsys.readouterr()
+    drop = ("created_at", "seconds")
+    strip = lambda raw: {k: v for k, v in json.loads(raw).items() if k not in drop}  # noqa: E731
+    assert strip(alias.out)["benchmarks"][0]["metrics"] == strip(moved.out)["benchmarks"][0]["metrics"]
+    assert "moved to `python -m evaluation evaluate`" in alias.err
+    assert "moved" not in moved.err
+    with pytest.raises(SystemExit):
+        training_main(["--help"])
+    assert "moved to `python -m evaluation compare`" in capsys.readouterr().out

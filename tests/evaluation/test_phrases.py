@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.evaluation import PhraseEncoder
+from evaluation import PhraseEncoder
 from index.text import tokenize
-from tests.index.evaluation.conftest import TOY, MakeEmbeddings
+from tests.evaluation.conftest import TOY, MakeEmbeddings
 
 TRICKY = [
     "A Hot-Dog, please!",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.evaluation.field_table import SLACK_BYTES, FieldTable
-from index.evaluation.vocab_lookup import VocabLookup
+from evaluation.field_table import SLACK_BYTES, FieldTable
+from evaluation.vocab_lookup import VocabLookup
 
 
 def _tokens(tokens: list[str]) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from index.evaluation.field_table import SLACK_BYTES, FieldTable, field_keys
+from evaluation.field_table import SLACK_BYTES, FieldTable, field_keys
 
 SHORT_BYTES = 16
 

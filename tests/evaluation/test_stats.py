@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from index.evaluation.stats import bootstrap_accuracy_ci, pearson, rankdata, spearman
+from evaluation.stats import bootstrap_accuracy_ci, pearson, rankdata, spearman
 
 
 def test_rankdata_averages_ties() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from index.evaluation import (
+from evaluation import (
     BenchmarkError,
     BenchmarkFormatError,
     BenchmarkSpec,
@@ -16,8 +16,8 @@ from index.evaluation import (
     read_pairs_tsv,
     run_suite,
 )
-from index.evaluation.similarity import evaluate_similarity
-from tests.index.evaluation.conftest import TOY, MakeEmbeddings
+from evaluation.similarity import evaluate_similarity
+from tests.evaluation.conftest import TOY, MakeEmbeddings
 
 # cosines with TOY: cat/dog .8, cat/car 0, dog/car .6, "red car"/car 2/sqrt(5) = .894; zebra is OOV
 PAIRS_TSV = """# a comment line, as in gensim's files

@@ -2,27 +2,25 @@
 word/phrase similarity, word analogies, suites, comparison tables and a triplet-benchmark builder.
 
     from index.artifacts import load_embeddings
-    from index.evaluation import run_suite, BUILTIN_SUITES, BenchmarkSpec
+    from evaluation import run_suite, BUILTIN_SUITES, BenchmarkSpec
     result = run_suite(load_embeddings("runs/a/embeddings"), "default")
     result.to_json()
 
-CLI: `python -m training evaluate|compare|build-triplets --help`. Formats and metrics: docs/evaluation.md.
+CLI: `python -m evaluation evaluate|compare|build-triplets --help`. Formats and metrics: docs/evaluation.md.
 """
 
-from index.evaluation.compare import ComparisonTable, build_table, render_table
-from index.evaluation.errors import BenchmarkError, BenchmarkFormatError
-from index.evaluation.phrases import PhraseEncoder
-from index.evaluation.readers import (
-    AnalogySet,
-    PairSet,
-    TripletSet,
+from evaluation.compare import ComparisonTable, build_table, render_table
+from evaluation.datasets import AnalogySet, PairSet, TripletSet
+from evaluation.errors import BenchmarkError, BenchmarkFormatError
+from evaluation.phrases import PhraseEncoder
+from evaluation.readers import (
     read_analogies,
     read_pairs_csv,
     read_pairs_tsv,
     read_triplets,
 )
-from index.evaluation.results import BenchmarkResult, SuiteResult
-from index.evaluation.suite import (
+from evaluation.results import BenchmarkResult, SuiteResult
+from evaluation.suite import (
     BUILTIN_SUITES,
     BenchmarkSpec,
     DatasetCache,

@@ -13,13 +13,11 @@ From graded pairs (`PairSet`): for each base term, every partner scored >= `high
 partner scored <= `low` a negative; each positive is paired with each negative. Pairs count both ways unless
 `symmetric=False`.
 
-CLI: `python -m training build-triplets clicks|pairs --help`.
+CLI: `python -m evaluation build-triplets clicks|pairs --help`.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -28,8 +26,10 @@ from pathlib import Path
 import numpy as np
 import snowballstemmer
 
-from index.evaluation.errors import BenchmarkFormatError
-from index.evaluation.readers import TRIPLET_HEADER, PairSet, decode_lines, read_bytes
+from evaluation.datasets import TRIPLET_HEADER, PairSet
+from evaluation.errors import BenchmarkFormatError
+from evaluation.readers import decode_lines, read_bytes
+from index.artifacts import atomic_write
 from index.text import normalize_phrase
 
 Triplet = tuple[str, str, str]
@@ -218,17 +218,7 @@ def triplets_from_pairs(
 
 def write_triplets(path: Path | str, triplets: Iterable[Triplet]) -> None:
     """Write a triplet file with its header, atomically (temporary sibling file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write("\t".join(TRIPLET_HEADER) + "\n")
-            for row in triplets:
-                f.write("\t".join(row) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(Path(path), "w") as f:
+        f.write("\t".join(TRIPLET_HEADER) + "\n")
+        for row in triplets:
+            f.write("\t".join(row) + "\n")

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.evaluation import fast_triplets, read_triplets
-from index.evaluation.fast_triplets import _chunk_bounds, parse_triplets_fast
-from index.evaluation.readers import TripletSet, parse_triplets
+from evaluation import fast_triplets, read_triplets
+from evaluation.datasets import TripletSet
+from evaluation.fast_triplets import _chunk_bounds, parse_triplets_fast
+from evaluation.readers import parse_triplets
 
 WORDS = ["cat", "dog", "hot-dog", "x", "a" * 20, "reallylongwordnumber7", "Ünïcode", "béta"]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.evaluation import BenchmarkFormatError, read_pairs_tsv, read_triplets
-from index.evaluation.builder import (
+from evaluation import BenchmarkFormatError, read_pairs_tsv, read_triplets
+from evaluation.builder import (
     ClickConfig,
     Stemmer,
     read_click_log,
