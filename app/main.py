@@ -29,6 +29,7 @@ from app.fast_path import RelatedFastPath
 from app.limits import BodyLimitMiddleware
 from app.metrics import MetricsMiddleware, set_index
 from app.rate_limit import RateLimit
+from app.related_query import base_ranking
 from app.routes import admin, api_docs, evaluations, health, info, pages, related, vectors
 from app.security import AdminGuard, SecurityHeaders
 from app.serving import SEARCH_POOL_THREADS, IndexHolder, SearchPool
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
     )
     app.state.settings = settings
+    app.state.ranking = base_ranking(settings)  # loads MMWE_DENYLIST: a bad path stops the start here
     app.state.holder = IndexHolder(settings.reload_file, on_swap=set_index)
     app.state.launch_id = settings.launch_id or uuid.uuid4().hex[:16]
     app.state.owner = f"{app.state.launch_id}:{os.getpid()}"

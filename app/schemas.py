@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.db.models import EvaluationResult, RunStatus
+from app.related_query import DEFAULT_K, MAX_K_PARAM, RankingParams
 from evaluation.evaluators import KINDS, benchmark_spec_json_schema
 
 
@@ -46,15 +47,14 @@ class RelatedResponse(BaseModel):
     served_by: ServedBy
 
 
-class BatchRequest(BaseModel):
+class BatchRequest(RankingParams):
     model_config = ConfigDict(extra="forbid")
 
     queries: list[Text] = Field(
         min_length=1, max_length=10_000, description="Query phrases (at most MMWE_MAX_BATCH, default 1,000)."
     )
-    k: int = Field(default=10, ge=1, le=1000, description="Related phrases per query (at most MMWE_MAX_K).")
-    exclude_query_words: bool = Field(
-        default=False, description="Drop phrases sharing a word with their query."
+    k: int = Field(
+        default=DEFAULT_K, ge=1, le=MAX_K_PARAM, description="Related phrases per query (at most MMWE_MAX_K)."
     )
     exact: bool = Field(
         default=False, description="Search exhaustively instead of through the approximate index."

@@ -30,6 +30,7 @@ import faiss
 from app.limits import SearchGuard
 from index.artifacts import atomic_write
 from index.errors import ArtifactError, MmweError
+from index.ranking import Ranking
 from index.search import PhraseSearcher, Related
 
 log = logging.getLogger("mmwe.app")
@@ -101,15 +102,15 @@ class SearchPool:
         return await self.guard.wait(future)
 
     async def related(
-        self, searcher: PhraseSearcher, text: str, k: int, *, exclude_query_words: bool, exact: bool
+        self, searcher: PhraseSearcher, text: str, k: int, *, ranking: Ranking, exact: bool
     ) -> Related:
         """`searcher.related(text, k, ...)`, on the event loop when it is small (see the class)."""
         work = searcher.search_work
         if not exact and work is not None and work <= INLINE_MAX_WORK:
-            found = searcher.related_first(text, k, exclude_query_words=exclude_query_words)
+            found = searcher.related_first(text, k, ranking=ranking)
             if found is not None:
                 return found
-        return await self.run(searcher.related, text, k, exclude_query_words=exclude_query_words, exact=exact)
+        return await self.run(searcher.related, text, k, ranking=ranking, exact=exact)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

@@ -10,6 +10,8 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from index.ranking import DEFAULT_MIN_COUNT, DEFAULT_POPULARITY, Compounds
+
 
 class Settings(BaseSettings):
     """Every variable is documented in README.md ("Configuration") and docs/api.md ("Limits")."""
@@ -45,6 +47,22 @@ class Settings(BaseSettings):
     )
     search_threads: int = Field(
         default=1, ge=1, le=64, description="FAISS (OpenMP) threads per worker process."
+    )
+    popularity: float = Field(
+        default=DEFAULT_POPULARITY,
+        ge=0.0,
+        le=1.0,
+        description="Default weight w of the popularity prior: rank by cosine + w*ln(1+count).",
+    )
+    min_count: int = Field(
+        default=DEFAULT_MIN_COUNT, ge=0, description="Default least corpus count of a related phrase."
+    )
+    compounds: Compounds = Field(
+        default="limit", description="Default for phrases sharing a query word: include|limit|exclude."
+    )
+    denylist: str = Field(
+        default="default",
+        description="Words and phrases never suggested: `default` (index/denylist.txt), `none`, or a file.",
     )
     fast_path: bool = Field(
         default=True,

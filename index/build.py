@@ -34,6 +34,7 @@ from index.gpu import GpuSession, use_gpu
 from index.index_format import embeddings_reference, write_index_files
 from index.mining import MiningConfig
 from index.phrases import phrase_vectors
+from index.ranking import load_denylist
 from index.tuning import tune
 from index.vocabulary import collect_phrases
 
@@ -53,6 +54,7 @@ class BuildConfig:
     mining: MiningConfig = field(default_factory=MiningConfig)
     splits: tuple[str, ...] = ("train",)
     corpus_phrases: bool = True  # pick up <corpus>/phrases.tsv when present
+    denylist: str = "default"  # phrases it blocks are not indexed: "default", "none" or a file
     progress: bool = True
 
 
@@ -141,6 +143,13 @@ def build_index(
         corpus_phrases=config.corpus_phrases,
         progress=config.progress,
     )
+    denylist = load_denylist(config.denylist)
+    denied = 0
+    if denylist is not None:
+        allowed = [i for i, t in enumerate(vocab.texts) if not denylist.blocks_text(t)]
+        denied = len(vocab.texts) - len(allowed)
+        vocab.texts = [vocab.texts[i] for i in allowed]
+        vocab.counts = [vocab.counts[i] for i in allowed]
     pv = phrase_vectors(vocab.texts, emb.word_index(), emb.vectors)
     if len(pv.keep) == 0:
         raise ValueError(f"no phrase has a vector: all {len(vocab.texts)} candidates have OOV words")
@@ -165,7 +174,8 @@ def build_index(
                 "phrase_policy": {
                     "vector": "mean of word vectors, L2-normalised",
                     "oov": "phrases with any out-of-vocabulary word are not indexed",
-                    "candidates": len(vocab.texts),
+                    "candidates": len(vocab.texts) + denied,
+                    "denylist": {"source": denylist.source if denylist else None, "dropped": denied},
                     "dropped_oov": pv.dropped_oov,
                     "dropped_zero": pv.dropped_zero,
                 },
