@@ -17,6 +17,7 @@ from index.errors import MmweError
 COMMAND_MODULES = [
     "index.cli_build",
     "index.cli_query",
+    "index.cli_convert",
 ]
 
 
