@@ -63,6 +63,18 @@ class PayloadTooLarge(ApiError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(ApiError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class NotImplementedHere(ApiError):
+    """A feature of an optional extra that this installation lacks (the message says what to install)."""
+
+    status_code = 501
+    code = "not_implemented"
+
+
 class ServiceUnavailable(ApiError):
     status_code = 503
     code = "unavailable"
