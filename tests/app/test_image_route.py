@@ -1,4 +1,4 @@
-"""`POST /v1/related/image`: CNN features as JSON, uploads through the real CNN, the missing extra, bad input."""
+"""`POST /v1/related/image`: CNN features as JSON, uploads through the real CNN, no image extra, bad input."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from PIL import Image
 from app.main import create_app
 from index.artifacts import load_embeddings, write_embeddings
 from index.build import BuildConfig, build_index
-from index.image_model import ImageModel, image_arrays_spec
+from index.image_model import RESERVED, ImageModel, image_arrays_spec
 from index.mining import EDGE_STOPWORDS
 from tests.app.conftest import PHRASES, Artifacts, make_settings, word_vectors
 
@@ -40,7 +40,7 @@ def _image_index(root: Path, name: str, features: dict[str, object]) -> Path:
         n: (rng.standard_normal(shape) * (0.05 if n == "image_weight" else 0.5)) for n, shape in spec.items()
     }
     desc = {"model_kind": "a", "feature_dim": 1280, "hidden_dim": 8, "embed_dim": vectors.shape[1],
-            "shared_output": True, "reserved": ["<pad>", "<unk>", "<bos>", "<eos>"], "features": features}  # fmt: skip
+            "shared_output": True, "reserved": list(RESERVED), "features": features}  # fmt: skip
     write_embeddings(
         root / f"emb-{name}", words, [1] * len(words), vectors, model_kind="a", corpus={}, training={},
         metrics={}, seed=0, image=(desc, arrays),
