@@ -20,18 +20,19 @@ class ImageFeaturesRequest(BaseModel):
     )
 
 
-class WordProbability(BaseModel):
+class WordScore(BaseModel):
     word: str = Field(description="A vocabulary word (stopwords left out).")
-    probability: float = Field(description="Its probability as the first word of a caption of the image.")
+    score: float = Field(
+        description="words=caption: its probability summed over the greedy caption's steps; words=first: its "
+        "probability as the first word of a caption of the image."
+    )
 
 
 class ImageRelatedResponse(BaseModel):
     results: list[Hit] = Field(
         description="Phrases nearest (cosine) to the image's predicted caption embedding (`score`: cosine)."
     )
-    words: list[WordProbability] = Field(
-        description="The most probable first words of a caption, best first."
-    )
+    words: list[WordScore] = Field(description="The most probable first words of a caption, best first.")
     caption: str = Field(description="The model's greedy caption of the image (what `results` are near).")
     source: str = Field(description="`upload` (the service ran the CNN) or `features` (sent by the caller).")
     backbone: str | None = Field(description="The CNN the model's features come from.")

@@ -3,11 +3,16 @@
     words, vectors, captions = suggest(model, features, k=10)
     hits = searcher.nearest(vectors[0], k=10)            # phrases near the image's predicted caption
 
-Words: the vocabulary's words ranked by their probability as the first word of the image's caption
-(`p(w_1 = w | image)`), stopwords (index.mining.EDGE_STOPWORDS) left out. Caption vector (`VECTOR_METHODS`):
+Words (`WORD_METHODS`, stopwords of index.mining.EDGE_STOPWORDS left out):
 
-- `greedy` (the default, chosen on Flickr8k's validation photos, docs/image.md): the greedy caption's words
-  without stopwords, embedded like a phrase (mean of the word vectors, L2-normalised);
+- `caption` (the default, chosen on Flickr8k's dev photos, docs/image.md): the words with the most probability
+  summed over the steps of the greedy caption (the expected number of times each word is said there);
+- `first`: the words with the highest probability as the first word of a caption, p(w_1 = w | image).
+
+Caption vector for phrases (`VECTOR_METHODS`):
+
+- `greedy` (the default, chosen likewise): the greedy caption's words without stopwords, embedded like a
+  phrase (mean of the word vectors, L2-normalised);
 - `expected`: the expected word vector under the first-step distribution, stopwords left out,
   sum_w p(w) v_w / sum_w p(w).
 """
@@ -22,6 +27,8 @@ from index.image_model import ImageModel
 from index.mining import EDGE_STOPWORDS
 from index.phrases import mean_normalized_rows
 
+WORD_METHODS = ("caption", "first")
+DEFAULT_WORDS = "caption"
 VECTOR_METHODS = ("greedy", "expected")
 DEFAULT_VECTOR = "greedy"
 CAPTION_MAX_WORDS = 16
@@ -59,12 +66,14 @@ def caption_vectors(
 
 
 def suggest(
-    model: ImageModel, features: Any, k: int = 10, method: str = DEFAULT_VECTOR
+    model: ImageModel, features: Any, k: int = 10, method: str = DEFAULT_VECTOR, words_by: str = DEFAULT_WORDS
 ) -> tuple[list[list[tuple[str, float]]], np.ndarray, list[list[str]]]:
-    """(top k first words with probabilities, caption vectors [B, E], greedy captions as words) per image."""
+    """(top k words with their scores, caption vectors [B, E], greedy captions as words) per image."""
+    if words_by not in WORD_METHODS:
+        raise ValueError(f"unknown word method {words_by!r} (one of {', '.join(WORD_METHODS)})")
     mask = content_mask(model.words)
-    captions, _ = model.greedy_captions(features, max_len=CAPTION_MAX_WORDS)
+    captions, mass = model.greedy_captions(features, max_len=CAPTION_MAX_WORDS)
     probs = model.first_word_probs(features)
-    words = top_words(probs, model.words, mask, k)
+    words = top_words(mass if words_by == "caption" else probs, model.words, mask, k)
     vectors = caption_vectors(model, probs, captions, mask, method)
     return words, vectors, [[model.words[w] for w in c] for c in captions]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -26,7 +26,7 @@ from app.errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMe
 from app.image_upload import image_features
 from app.routes.related import served_by
 from app.schemas import Hit
-from app.schemas_image import ImageFeaturesRequest, ImageRelatedResponse, WordProbability
+from app.schemas_image import ImageFeaturesRequest, ImageRelatedResponse, WordScore
 from index.errors import ArtifactError, QueryError
 from index.image_model import ImageModel
 from index.image_suggest import suggest
@@ -97,10 +97,14 @@ async def related_image(
     searcher: SearcherDep,
     settings: SettingsDep,
     k: Annotated[int, Query(ge=1, le=1000, description="How many words and phrases.")] = 10,
+    words: Annotated[
+        Literal["caption", "first"],
+        Query(description="Rank words by their mass over the greedy caption (default) or as its first word."),
+    ] = "caption",
 ) -> ImageRelatedResponse:
     """`multipart/form-data` with a JPEG/PNG file field `image` (the service runs the CNN), or JSON
-    `{"features": [...]}` with the CNN features. Answers the most probable first words of a caption and the
-    phrases nearest to the greedy caption's embedding (docs/image.md)."""
+    `{"features": [...]}` with the CNN features. Answers the words most probable in the model's caption of
+    the image and the phrases nearest to that caption's embedding (docs/image.md)."""
     if k > settings.max_k:
         raise BadRequest(f"k={k} is above MMWE_MAX_K ({settings.max_k})")
     model = image_model(searcher)
@@ -122,11 +126,11 @@ async def related_image(
         x = model.check_features(features)
     except QueryError as exc:
         raise Unprocessable(str(exc), detail={"feature_dim": model.feature_dim}) from exc
-    words, vectors, captions = await asyncio.to_thread(suggest, model, x, k)
+    top, vectors, captions = await asyncio.to_thread(suggest, model, x, k, words_by=words)
     hits = await asyncio.to_thread(searcher.nearest, vectors[0], k) if vectors[0].any() else []
     return ImageRelatedResponse(
         results=[Hit(phrase=h.phrase, score=h.score, count=h.count) for h in hits],
-        words=[WordProbability(word=w, probability=p) for w, p in words[0]],
+        words=[WordScore(word=w, score=p) for w, p in top[0]],
         caption=" ".join(captions[0]),
         source=source,
         backbone=identity.get("backbone"),

@@ -106,7 +106,7 @@ def _png_header_only(width: int, height: int) -> bytes:
 
 def test_features_give_first_words_and_caption_phrases(client: TestClient, image_root: Path) -> None:
     feats = np.random.default_rng(1).standard_normal(1280).astype(np.float32)
-    r = client.post(URL, json={"features": feats.tolist()}, params={"k": 5})
+    r = client.post(URL, json={"features": feats.tolist()}, params={"k": 5, "words": "first"})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["source"] == "features" and body["backbone"] == "efficientnet-lite0"
@@ -121,8 +121,16 @@ def test_features_give_first_words_and_caption_phrases(client: TestClient, image
     scores = [h["score"] for h in body["results"]]
     assert len(scores) == 5 and scores == sorted(scores, reverse=True)
     assert set(body["caption"].split()) <= set(model.words)
-    other = client.post(URL, json={"features": (-feats).tolist()}, params={"k": 5}).json()
+    other = client.post(URL, json={"features": (-feats).tolist()}, params={"k": 5, "words": "first"}).json()
     assert other["words"] != body["words"]  # the image matters
+    default = client.post(URL, json={"features": feats.tolist()}, params={"k": 5}).json()  # words=caption
+    _, mass = model.greedy_captions(feats[None, :])
+    content_mass = sorted(
+        ((m, w) for w, m in zip(model.words, mass[0].tolist(), strict=True) if w not in EDGE_STOPWORDS),
+        reverse=True,
+    )
+    assert [w["word"] for w in default["words"]] == [w for _, w in content_mass[:5]]
+    assert default["caption"] == body["caption"] and default["results"] == body["results"]
 
 
 @pytest.mark.parametrize(
