@@ -115,7 +115,7 @@ def test_features_give_first_words_and_caption_phrases(client: TestClient, image
     content = [(p, w) for w, p in zip(model.words, probs.tolist(), strict=True) if w not in EDGE_STOPWORDS]
     expected = [w for _, w in sorted(content, reverse=True)[:5]]
     assert [w["word"] for w in body["words"]] == expected  # "a", "the" never suggested
-    assert [w["probability"] for w in body["words"]] == pytest.approx(
+    assert [w["score"] for w in body["words"]] == pytest.approx(
         sorted(probs[[model.words.index(w) for w in expected]], reverse=True), rel=1e-5
     )
     scores = [h["score"] for h in body["results"]]
