@@ -104,21 +104,14 @@ def _parse_floats(path: Path, where: str, values: list[str], dim: int) -> np.nda
         raise MmweError(f"{path}: {where}: not a number: {exc}") from exc
 
 
-def _read_word2vec_text(path: Path) -> tuple[list[str], np.ndarray]:
-    with open(path, "rb") as f:
-        count, dim = _header(path, f.readline())
-        words: list[str] = []
-        vectors = np.empty((count, dim), dtype=np.float32)
-        for i in range(count):
-            line = f.readline()
-            if not line:
-                raise MmweError(f"{path}: ends after {i} of the {count} words its header announces")
-            parts = line.decode("utf-8", errors="replace").rstrip().split(" ")
-            if len(parts) <= dim:  # a word may itself hold spaces: the vector is the last `dim` fields
-                raise MmweError(f"{path}: line {i + 2}: expected a word and {dim} numbers")
-            words.append(" ".join(parts[:-dim]))
-            vectors[i] = _parse_floats(path, f"line {i + 2}", parts[-dim:], dim)
-    return words, vectors
+def _text_row(path: Path, f: BinaryIO, i: int, dim: int) -> tuple[str, np.ndarray]:
+    line = f.readline()
+    if not line:
+        raise MmweError(f"{path}: ends after {i} of the words its header announces")
+    parts = line.decode("utf-8", errors="replace").rstrip().split(" ")
+    if len(parts) <= dim:  # a word may itself hold spaces: the vector is the last `dim` fields
+        raise MmweError(f"{path}: line {i + 2}: expected a word and {dim} numbers")
+    return " ".join(parts[:-dim]), _parse_floats(path, f"line {i + 2}", parts[-dim:], dim)
 
 
 def _read_word(path: Path, f: BinaryIO, i: int) -> str:
@@ -136,17 +129,23 @@ def _read_word(path: Path, f: BinaryIO, i: int) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-def _read_word2vec_binary(path: Path) -> tuple[list[str], np.ndarray]:
+def _binary_row(path: Path, f: BinaryIO, i: int, dim: int) -> tuple[str, np.ndarray]:
+    word = _read_word(path, f, i)
+    raw = f.read(4 * dim)
+    if len(raw) != 4 * dim:
+        raise MmweError(f"{path}: truncated in the vector of word {i + 1} ({word!r})")
+    return word, np.frombuffer(raw, dtype="<f4")
+
+
+def _read_word2vec(path: Path, binary: bool) -> tuple[list[str], np.ndarray]:
+    row = _binary_row if binary else _text_row
     with open(path, "rb") as f:
         count, dim = _header(path, f.readline())
         words: list[str] = []
         vectors = np.empty((count, dim), dtype=np.float32)
         for i in range(count):
-            words.append(_read_word(path, f, i))
-            raw = f.read(4 * dim)
-            if len(raw) != 4 * dim:
-                raise MmweError(f"{path}: truncated in the vector of word {i + 1} ({words[-1]!r})")
-            vectors[i] = np.frombuffer(raw, dtype="<f4")
+            word, vectors[i] = row(path, f, i, dim)
+            words.append(word)
     return words, vectors
 
 
@@ -177,10 +176,8 @@ def read_vectors(path: Path, fmt: str, metadata: Path | None = None) -> tuple[li
     path = Path(path)
     if not path.exists():
         raise MmweError(f"{path}: missing file")
-    if fmt == "word2vec":
-        words, vectors = _read_word2vec_text(path)
-    elif fmt == "word2vec-binary":
-        words, vectors = _read_word2vec_binary(path)
+    if fmt in ("word2vec", "word2vec-binary"):
+        words, vectors = _read_word2vec(path, binary=fmt == "word2vec-binary")
     else:
         words, vectors = _read_tsv(path, metadata)
     if not np.isfinite(vectors).all():

@@ -87,7 +87,7 @@ def test_bad_files_name_themselves(tmp_path: Path) -> None:
     lines = text.read_text(encoding="utf-8").splitlines()
     cases = {
         truncated: ("word2vec-binary", "truncated"),
-        tmp_path / "short.txt": ("word2vec", "ends after 19 of the 20"),
+        tmp_path / "short.txt": ("word2vec", "ends after 19 of the words"),
         tmp_path / "nan.txt": ("word2vec", "NaN"),
         tmp_path / "hdr.txt": ("word2vec", "header"),
         tmp_path / "dim.txt": ("word2vec", "line 3: expected a word and 7 numbers"),
