@@ -14,6 +14,7 @@ DEMO_MODEL    := $(DATA)/embeddings/demo-a
 DEMO_INDEX    := $(DATA)/index/default
 DEMO_DEBS     := wordnet-base tuxpaint-stamps-default libcairo2
 TEST_DEBS     := wordnet-base chromium chromium-driver
+BENCH_DEBS    := wrk
 
 .PHONY: demo test serve install install-dev system-deps system-deps-test corpus features model index db \
         lint typecheck bench bench-full clean-demo help
@@ -90,6 +91,7 @@ test: $(VENV)/.installed-dev system-deps-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
@@ -98,12 +100,15 @@ lint: $(VENV)/.installed-dev
 
 typecheck: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # Benchmarks print JSON. `make bench` runs the quick sizes; `make bench-full` the issue-sized ones (1M phrases,
 # 10M triplets: tens of minutes, the 1M serving index is cached under BENCH_DIR).
 BENCH_DIR ?= $(DATA)/bench
+# Each bench says what it lacks instead of failing with a traceback (prepare_bench skips without the shared
+# Flickr8k captions; load_bench names the package when wrk is missing).
 bench: $(VENV)/.installed-dev
-	$(call ensure_debs,wrk)
+	$(call ensure_debs,$(BENCH_DEBS))
 	$(PY) bench/prepare_bench.py
 	$(PY) bench/train_bench.py
 	$(PY) bench/eval_bench.py --triplets 1000000 --phrases 100000 --vocab 50000
@@ -111,7 +116,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/load_bench.py --num-phrases 100000 --work $(BENCH_DIR)
 
 bench-full: $(VENV)/.installed-dev
-	$(call ensure_debs,wrk)
+	$(call ensure_debs,$(BENCH_DEBS))
 	$(PY) bench/eval_bench.py
 	$(PY) bench/index_bench.py --sizes 1000000 --exact-queries 20
 	$(PY) bench/load_bench.py --work $(BENCH_DIR)

@@ -26,6 +26,7 @@ from fastapi.routing import APIRoute
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.errors import GatewayTimeout, Overloaded, send_error
 from app.routes.related import DEFAULT_K, MAX_K_PARAM, MAX_Q_PARAM, query_problem, related_json, router
 from app.serving import IndexHolder, SearchPool
 from app.settings import Settings
@@ -53,7 +54,12 @@ class RelatedFastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and route_path(scope) == PATH:
-            body = await self.answer(scope["query_string"])
+            try:
+                body = await self.answer(scope["query_string"])
+            except (Overloaded, GatewayTimeout) as exc:  # the search limits (app/limits.py): no retry
+                scope["route"] = self.route
+                await send_error(send, exc)
+                return
             if body is not None:
                 scope["route"] = self.route
                 await send(
@@ -91,6 +97,8 @@ class RelatedFastPath:
         pool: SearchPool = self.state.search_pool
         try:
             found = await pool.related(searcher, q, k, exclude_query_words=exclude, exact=exact)
+        except (Overloaded, GatewayTimeout):
+            raise
         except Exception:  # the route runs it again and answers the error in the API's one format
             return None
         return related_json(found, searcher)

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 import faiss
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app.db.session import make_engine, make_sessionmaker
 from app.errors import install_error_handlers
@@ -27,7 +28,9 @@ from app.evaluations.runner import EvaluationRunner
 from app.fast_path import RelatedFastPath
 from app.limits import BodyLimitMiddleware
 from app.metrics import MetricsMiddleware, set_index
-from app.routes import admin, evaluations, health, image, info, pages, related, vectors
+from app.rate_limit import RateLimit
+from app.routes import admin, api_docs, evaluations, health, image, info, pages, related, vectors
+from app.security import AdminGuard, SecurityHeaders
 from app.serving import SEARCH_POOL_THREADS, IndexHolder, SearchPool
 from app.settings import Settings
 
@@ -51,7 +54,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         faiss.omp_set_num_threads(settings.search_threads)
-        app.state.search_pool = SearchPool(SEARCH_POOL_THREADS, settings.search_threads)
+        app.state.search_pool = SearchPool(
+            SEARCH_POOL_THREADS,
+            settings.search_threads,
+            max_pending=settings.max_concurrent_searches,
+            timeout_s=settings.search_timeout_s,
+        )
         engine = make_engine(settings.resolved_database_url)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
@@ -85,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Related phrases from multimodal word embeddings (Mao et al. 2016).",
         description="See docs/api.md for limits, errors and configuration.",
         lifespan=lifespan,
+        docs_url=None,  # /docs is served by app/routes/api_docs.py, without a CDN
+        redoc_url=None,
         telemetry=TelemetryConfig(
             tracing=settings.opentelemetry, metrics=settings.opentelemetry, logs=settings.opentelemetry
         ),
@@ -94,15 +104,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.launch_id = settings.launch_id or uuid.uuid4().hex[:16]
     app.state.owner = f"{app.state.launch_id}:{os.getpid()}"
     install_error_handlers(app)
-    for module in (health, related, image, vectors, info, evaluations, admin, pages):
+    for module in (health, related, image, vectors, info, evaluations, admin, pages, api_docs):
         app.include_router(module.router)
     if settings.fast_path:  # innermost of ours: inside the body limit and the metrics
         app.add_middleware(RelatedFastPath, state=app.state)
+    app.add_middleware(AdminGuard, settings=settings)  # 401/403 before an admin body is read
     image_limit = (settings.max_image_bytes + IMAGE_FORM_OVERHEAD, "MMWE_MAX_IMAGE_BYTES")
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         path_limits={"/v1/related/image": image_limit},
     )
+    if settings.rate_limit:  # outside the fast path: every request counts
+        app.add_middleware(RateLimit, rate=settings.rate_limit)
+    if settings.allowed_hosts:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(SecurityHeaders)  # outermost: every answer gets the headers
     return app

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import functools
 import gc
 import json
 import logging
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +27,8 @@ from typing import Any, TypeVar
 
 import faiss
 
+from app.limits import SearchGuard
+from index.artifacts import atomic_write
 from index.errors import ArtifactError, MmweError
 from index.search import PhraseSearcher, Related
 
@@ -79,7 +79,8 @@ class SearchPool:
     a cheap approximate search (e.g. a 1M Flat: 128M multiply-adds) and GPU indexes go to the pool.
     """
 
-    def __init__(self, threads: int, omp_threads: int) -> None:
+    def __init__(self, threads: int, omp_threads: int, max_pending: int = 32, timeout_s: float = 5.0) -> None:
+        self.guard = SearchGuard(max_pending, timeout_s)  # 503 above max_pending, 504 past timeout_s
         # OpenMP's thread count is per calling thread: each pool thread sets its own (MMWE_SEARCH_THREADS),
         # otherwise FAISS would start (and spin) a team of all cores for every search.
         self._executor = ThreadPoolExecutor(
@@ -90,8 +91,14 @@ class SearchPool:
         )
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        """`fn(*args, **kwargs)` in a pool thread, admitted and timed by `self.guard` (app/limits.py)."""
+        self.guard.admit()
+        try:
+            future = self._executor.submit(fn, *args, **kwargs)
+        except BaseException:
+            self.guard.release()
+            raise
+        return await self.guard.wait(future)
 
     async def related(
         self, searcher: PhraseSearcher, text: str, k: int, *, exclude_query_words: bool, exact: bool
@@ -133,11 +140,8 @@ class ReloadFile:
             fcntl.flock(lock, fcntl.LOCK_EX)
             previous = self.read()
             generation = (previous.generation if previous else 0) + 1
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-            tmp.write_text(
-                json.dumps({"generation": generation, "index_dir": str(index_dir)}), encoding="utf-8"
-            )
-            os.replace(tmp, self.path)
+            with atomic_write(self.path, "w") as f:
+                f.write(json.dumps({"generation": generation, "index_dir": str(index_dir)}))
         return generation
 
 

@@ -33,14 +33,12 @@ from index.ann import (
     set_default_params,
     threads_for,
 )
-from index.artifacts import Embeddings, load_embeddings, read_manifest, read_vocab, verify_checksums
-from index.build import EMBEDDINGS_DIR, INDEX_FILE, INDEX_FORMAT, INDEX_VERSION, PHRASES_FILE, VECTORS_FILE
+from index.artifacts import Embeddings
 from index.errors import ArtifactError, QueryError
 from index.gpu import GpuSession, use_gpu
+from index.index_format import INDEX_FILE, read_index_files
 from index.phrases import mean_normalized_rows
 from index.text import tokenize
-
-MMAP_FLAGS = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
 
 
 @dataclass(frozen=True)
@@ -65,22 +63,6 @@ class Related:
     normalized: str
     hits: list[Hit]
     oov: list[str]
-
-
-def read_faiss(path: Path, mmap: bool) -> tuple[Any, bool]:
-    """Read index.faiss (memory-mapped when asked and possible); ArtifactError naming it if unreadable."""
-    if not path.is_file():
-        raise ArtifactError(path, "missing index file")
-    if mmap:
-        try:
-            return faiss.read_index(str(path), MMAP_FLAGS), True
-        except RuntimeError:
-            pass  # this index type or file cannot be mapped: read it normally (which reports real corruption)
-    try:
-        return faiss.read_index(str(path)), False
-    except RuntimeError as exc:
-        reason = str(exc).strip().splitlines()
-        raise ArtifactError(path, f"corrupt FAISS index: {reason[-1] if reason else exc}") from exc
 
 
 class PhraseSearcher:
@@ -131,33 +113,8 @@ class PhraseSearcher:
 
         `device="gpu"` copies a Flat or IVF index to the GPU for searching (needs faiss-gpu and a GPU).
         """
-        path = Path(path)
-        manifest = read_manifest(path, INDEX_FORMAT, INDEX_VERSION)
-        if verify:
-            verify_checksums(path, manifest)
-        embeddings = load_embeddings(path / EMBEDDINGS_DIR, mmap=True, verify=verify)
-        phrases, counts = read_vocab(path / PHRASES_FILE)
-        index_path = path / INDEX_FILE
-        index, mmapped = read_faiss(index_path, mmap)
-        if index.ntotal != len(phrases):
-            raise ArtifactError(
-                index_path, f"holds {index.ntotal} vectors but {PHRASES_FILE} has {len(phrases)} phrases"
-            )
-        if index.d != embeddings.dim or manifest.get("dim") != embeddings.dim:
-            raise ArtifactError(
-                index_path, f"dimension {index.d} differs from the embeddings' {embeddings.dim}"
-            )
-        vectors = None
-        if VECTORS_FILE in manifest.get("files", {}):
-            vec_path = path / VECTORS_FILE
-            try:
-                vectors = np.load(vec_path, mmap_mode="r" if mmap else None, allow_pickle=False)
-            except (OSError, ValueError, EOFError) as exc:
-                raise ArtifactError(vec_path, f"unreadable array: {exc}") from exc
-            if vectors.dtype != np.float32 or vectors.shape != (len(phrases), embeddings.dim):
-                raise ArtifactError(
-                    vec_path, f"expected float32 [{len(phrases)}, {embeddings.dim}], got {vectors.shape}"
-                )
+        files = read_index_files(path, mmap=mmap, verify=verify)
+        path, manifest, index, mmapped = files.path, files.manifest, files.index, files.mmapped
         try:
             set_default_params(index, dict(manifest.get("search_params") or {}))
         except ValueError as exc:
@@ -171,11 +128,11 @@ class PhraseSearcher:
         return cls(
             path=path,
             manifest=manifest,
-            embeddings=embeddings,
+            embeddings=files.embeddings,
             index=index,
-            phrases=phrases,
-            counts=counts,
-            vectors=vectors,
+            phrases=files.phrases,
+            counts=files.counts,
+            vectors=files.vectors,
             mmapped=mmapped,
             cpu_index=cpu_index,
         )

@@ -1,7 +1,7 @@
 """The work of one evaluation run (`python -m app.evaluations.worker RUN_ID` runs `run_job`).
 
 Reads the run and its embeddings artifact from the database (DATABASE_URL), runs
-`index.evaluation.run_suite` on the embeddings, stores one `EvaluationResult` per benchmark and marks the run
+`evaluation.run_suite` on the embeddings, stores one `EvaluationResult` per benchmark and marks the run
 succeeded, or failed with the error.
 """
 
@@ -16,8 +16,8 @@ from app.db.models import EvaluationRun
 from app.db.session import make_engine, make_sessionmaker
 from app.evaluations import store
 from app.settings import Settings
+from evaluation import BenchmarkSpec, SuiteResult, run_suite
 from index.artifacts import load_embeddings
-from index.evaluation import BenchmarkSpec, SuiteResult, run_suite
 
 
 def result_rows(result: SuiteResult) -> list[store.ResultRow]:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -15,6 +14,7 @@ from app.metrics import INDEX_RELOADS
 from app.routes.evaluations import ADMIN_ERRORS
 from app.routes.info import index_info
 from app.schemas import ReloadRequestBody, ReloadResponse
+from app.security import confine, index_roots
 from index.errors import ArtifactError
 from index.interchange import MEDIA_TYPES, word2vec_chunks
 
@@ -25,16 +25,20 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
     "/reload",
     response_model=ReloadResponse,
     summary="Serve another index (hot reload)",
-    responses={**ADMIN_ERRORS, 422: {"description": "The index is broken; the old one keeps serving."}},
+    responses={
+        **ADMIN_ERRORS,
+        403: {
+            "description": "Wrong token, admin disabled, or index_dir outside MMWE_DATA_DIR/MMWE_INDEX_ROOTS."
+        },
+        422: {"description": "The index is broken; the old one keeps serving."},
+    },
 )
 def reload(
     _admin: AdminDep, holder: HolderDep, settings: SettingsDep, body: ReloadRequestBody
 ) -> ReloadResponse:
     """Requests in flight finish on the old index, later ones use the new one. With several workers, the
     others follow within MMWE_RELOAD_POLL_SECONDS."""
-    path = Path(body.index_dir)
-    if not path.is_absolute():
-        path = settings.data_dir / path
+    path = confine(body.index_dir, index_roots(settings), "MMWE_INDEX_ROOTS")
     previous = holder.current
     try:
         searcher = holder.reload(path)

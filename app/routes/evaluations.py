@@ -6,36 +6,54 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
 
-from app.deps import AdminDep, SearcherDep, SessionDep
+from app.deps import AdminDep, SearcherDep, SessionDep, SettingsDep
 from app.errors import NotFound, Unprocessable
 from app.evaluations import store
 from app.schemas import EvaluationAccepted, EvaluationPage, EvaluationRequest, EvaluationRunOut
-from index.evaluation import BUILTIN_SUITES, BenchmarkError, BenchmarkSpec
+from app.security import PathNotAllowed, benchmark_roots, confine, is_admin, public_run
+from app.settings import Settings
+from evaluation import BUILTIN_SUITES, BenchmarkError, BenchmarkSpec
+from evaluation.suite import GENSIM_PREFIX
 
 router = APIRouter(tags=["evaluations"])
 
 ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No bearer token."},
-    403: {"description": "Wrong token, or admin disabled (MMWE_ADMIN_TOKEN unset)."},
+    403: {"description": "Wrong token, admin disabled (MMWE_ADMIN_TOKEN unset), or a path not allowed."},
 }
 
 
-def check_request(body: EvaluationRequest) -> None:
-    """Refuse at once what the run would fail on: unknown suite, kind or option, missing benchmark file."""
+def check_gensim_name(given: str) -> None:
+    """`gensim:NAME` (what the built-in suites use) may name a file of gensim's test data, not a path."""
+    if given.startswith(GENSIM_PREFIX):
+        name = given[len(GENSIM_PREFIX) :]
+        if "/" in name or "\\" in name or name in ("", ".", ".."):
+            raise PathNotAllowed("gensim:NAME must name a file of gensim's test data, not a path")
+
+
+def check_request(body: EvaluationRequest, settings: Settings) -> None:
+    """Refuse at once what the run would fail on: unknown suite, kind or option, missing benchmark file, a
+    file outside the allowed directories (403). Caller-given paths are replaced by their resolved form."""
     if body.suite is not None and body.suite not in BUILTIN_SUITES:
         raise Unprocessable(f"unknown suite {body.suite!r}", detail={"suites": sorted(BUILTIN_SUITES)})
+    given = body.benchmarks or []
     specs = BUILTIN_SUITES.get(body.suite or "", ()) or [
-        BenchmarkSpec(b.name, b.kind, b.path, b.options) for b in body.benchmarks or []
+        BenchmarkSpec(b.name, b.kind, b.path, b.options) for b in given
     ]
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise Unprocessable("benchmark names must be unique", detail={"names": names})
-    for spec in specs:
+    for i, spec in enumerate(specs):
+        if given:
+            check_gensim_name(given[i].path)
         try:
             spec.effective_options()
             path = spec.resolved_path()
         except (BenchmarkError, ValueError, OSError) as exc:
             raise Unprocessable(str(exc), detail={"benchmark": spec.name}) from exc
+        if given and not given[i].path.startswith(GENSIM_PREFIX):  # a caller's file: in an allowed directory
+            path = confine(path, benchmark_roots(settings), "MMWE_BENCHMARK_DIRS")
+            given[i].path = str(path)
         if not path.is_file():
             raise Unprocessable(
                 f"benchmark file not found on the server: {path}", detail={"benchmark": spec.name}
@@ -50,11 +68,16 @@ def check_request(body: EvaluationRequest) -> None:
     responses={**ADMIN_ERRORS, 422: {"description": "Unknown suite, missing benchmark file, or bad body."}},
 )
 def trigger_evaluation(
-    request: Request, _admin: AdminDep, searcher: SearcherDep, session: SessionDep, body: EvaluationRequest
+    request: Request,
+    _admin: AdminDep,
+    searcher: SearcherDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    body: EvaluationRequest,
 ) -> EvaluationAccepted:
     """`{"suite": "default"}` runs the built-in suite; `{"benchmarks": [...]}` runs a list. Poll
     `GET /v1/evaluations/{id}`: queued -> running -> succeeded | failed (with the error)."""
-    check_request(body)
+    check_request(body, settings)
     artifact = store.register_served(session, searcher)
     run = store.create_run(
         session, body.model_dump(exclude_none=True), artifact, request.app.state.owner, "admin"
@@ -65,14 +88,17 @@ def trigger_evaluation(
 
 @router.get("/v1/evaluations", response_model=EvaluationPage, summary="Evaluation runs, newest first")
 def list_evaluations(
+    request: Request,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="Runs to skip.")] = 0,
 ) -> EvaluationPage:
+    """Anonymous callers see status and metrics; errors and file paths need the admin token."""
     runs, total = store.list_runs(session, limit, offset)
-    return EvaluationPage(
-        items=[EvaluationRunOut.model_validate(r) for r in runs], total=total, limit=limit, offset=offset
-    )
+    items = [EvaluationRunOut.model_validate(r) for r in runs]
+    if not is_admin(request):
+        items = [public_run(item) for item in items]
+    return EvaluationPage(items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get(
@@ -81,8 +107,10 @@ def list_evaluations(
     summary="One evaluation run",
     responses={404: {"description": "No such run."}},
 )
-def get_evaluation(session: SessionDep, run_id: int) -> EvaluationRunOut:
+def get_evaluation(request: Request, session: SessionDep, run_id: int) -> EvaluationRunOut:
+    """Anonymous callers see status and metrics; errors and file paths need the admin token."""
     run = store.get_run(session, run_id) if 0 < run_id < 2**31 else None
     if run is None:
         raise NotFound(f"evaluation run {run_id} not found")
-    return EvaluationRunOut.model_validate(run)
+    out = EvaluationRunOut.model_validate(run)
+    return out if is_admin(request) else public_run(out)

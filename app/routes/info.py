@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from app.deps import SearcherDep
 from app.evaluations import store
 from app.schemas import Check, EvaluationRunOut, IndexInfo, InfoResponse, ModelInfo
+from app.security import is_admin, public_run, strip_paths
 from index.artifacts import MANIFEST, sha256_file
 from index.search import PhraseSearcher
 
@@ -61,7 +62,10 @@ def index_info(searcher: PhraseSearcher, generation: int) -> IndexInfo:
     responses={503: {"description": "No index is loaded."}},
 )
 def info(request: Request, searcher: SearcherDep) -> InfoResponse:
-    """Answers without the database too: then `latest_evaluation` is null and `database` says why."""
+    """Answers without the database too: then `latest_evaluation` is null and `database` says why.
+
+    Without the admin token the index path is its directory name, `worker_pid` is null and evaluation
+    errors are withheld."""
     model = model_info(searcher)
     latest: EvaluationRunOut | None = None
     database = Check(ok=True)
@@ -71,10 +75,24 @@ def info(request: Request, searcher: SearcherDep) -> InfoResponse:
             latest = EvaluationRunOut.model_validate(run) if run is not None else None
     except Exception as exc:  # the database is optional for this route
         database = Check(ok=False, detail=f"{type(exc).__name__}: {exc}".splitlines()[0])
-    return InfoResponse(
+    response = InfoResponse(
         model=model,
         index=index_info(searcher, request.app.state.holder.generation),
         latest_evaluation=latest,
         database=database,
         worker_pid=os.getpid(),
     )
+    if is_admin(request):
+        return response
+    # absolute paths, pids and error texts are for the admin token only
+    public = InfoResponse.model_validate(
+        strip_paths(response.model_dump(exclude={"latest_evaluation", "database", "worker_pid"}))
+        | {
+            "latest_evaluation": public_run(latest) if latest is not None else None,
+            "database": database
+            if database.ok
+            else Check(ok=False, detail="database unavailable (details with the admin token)"),
+            "worker_pid": None,
+        }
+    )
+    return public

@@ -105,9 +105,8 @@ def _break(src: Path, dst: Path, how: str) -> Path:
 def test_broken_index_is_rejected_and_the_old_one_keeps_serving(
     client: TestClient, artifacts: Artifacts, tmp_path: Path, how: str
 ) -> None:
-    target = (
-        tmp_path / "missing" if how == "missing" else _break(artifacts.index_hnsw, tmp_path / "broken", how)
-    )
+    under_data_dir = artifacts.root / f"broken-{tmp_path.name}"  # reload loads only under MMWE_DATA_DIR
+    target = under_data_dir if how == "missing" else _break(artifacts.index_hnsw, under_data_dir, how)
     r = client.post("/v1/admin/reload", json={"index_dir": str(target)}, headers=AUTH)
     assert r.status_code == 422, r.text
     err = r.json()["error"]
