@@ -69,7 +69,7 @@ def image_model(searcher: PhraseSearcher) -> ImageModel:
         try:
             model = MODELS[searcher] = ImageModel.from_embeddings(searcher.embeddings)
         except ArtifactError as exc:
-            raise Unprocessable(f"the served model cannot describe images: {exc}") from exc
+            raise Unprocessable(f"the served model cannot describe images: {exc.reason}") from exc
     return model
 
 
