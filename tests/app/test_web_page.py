@@ -302,7 +302,7 @@ def test_page_describes_a_dropped_image(server: str, browser: Any, tmp_path: Pat
     assert "photo.jpg" in page.locator("#image-status").inner_text()
     assert page.locator("#image-caption").inner_text().startswith("Model's caption")
     page.locator("#image-file").set_input_files(str(text))
-    page.wait_for_function("document.querySelector('#image-status').classList.contains('error')")
+    wait_js(page, "document.querySelector('#image-status').classList.contains('error')")
     assert "not a JPEG or PNG" in page.locator("#image-status").inner_text()
     assert page.locator("#image-results li").count() == 0
     OUTPUT.mkdir(exist_ok=True)
