@@ -165,6 +165,11 @@ class BenchmarkResultOut(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     details: dict[str, Any] = Field(default_factory=dict)
     seconds: float | None = None
+    baseline: dict[str, Any] | None = Field(
+        default=None,
+        description="The same benchmark on the artifact the served embeddings were trained from "
+        "(`training.init.path`, e.g. word2vec for the demo's Model A): model_kind, path, metrics, counts.",
+    )
 
     @model_validator(mode="before")
     @classmethod

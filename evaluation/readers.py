@@ -190,6 +190,8 @@ def read_pairs_csv(
                     path, f"expected {width} fields as in the header, found {len(row)}", lineno
                 )
             a, b, s = (row[c] for c in columns)
+            if not (a.strip() or b.strip() or s.strip()):  # a row with only an index (",,," lines)
+                continue
             _check_term(path, lineno, a, word1)
             _check_term(path, lineno, b, word2)
             scores.append(_parse_score(path, lineno, s.strip()))

@@ -18,6 +18,8 @@ COMMAND_MODULES = [
     "training.word2vec",
     "training.evaluate_cli",
     "training.image_export",
+    "training.image_triplets_cli",
+    "training.seed_study",
 ]
 
 

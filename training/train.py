@@ -33,6 +33,7 @@ from training.checkpoint import load_checkpoint, save_checkpoint, save_json
 from training.data import BatchStream, open_features
 from training.device import pick_device, pick_precision
 from training.image_export import features_identity, image_part
+from training.init_embeddings import INIT_SCALES, InitReport, aligned_init
 from training.model import MODEL_KINDS, ModelConfig, MultimodalGRU
 
 
@@ -61,6 +62,11 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
     val_split: str = "val"
+    init_embeddings: str | None = (
+        None  # mmwe.embeddings artifact to start E from (training/init_embeddings.py)
+    )
+    init_scale: str = "std"  # std: rescale imported vectors to the init's std; none: as they are
+    preset: str | None = None  # recorded only: the CLI's --preset fills the flags above (PRESETS)
     resume: bool = False
     progress: bool = True
 
@@ -106,7 +112,17 @@ def _make_optimizer(name: str, params: Any, lr: float) -> torch.optim.Optimizer:
     raise TrainingError(f"unknown optimizer {name!r} (sgd, adam or adagrad)")
 
 
-_RESUME_KEYS = ("corpus", "features", "optimizer", "lr", "batch_size", "max_len", "seed")
+_RESUME_KEYS = (
+    "corpus",
+    "features",
+    "optimizer",
+    "lr",
+    "batch_size",
+    "max_len",
+    "seed",
+    "init_embeddings",
+    "init_scale",
+)
 
 
 @dataclass
@@ -160,7 +176,24 @@ class _Trainer:
         self.model_config = ModelConfig(**asdict(mc))
         torch.manual_seed(cfg.seed)
         counts = torch.from_numpy(self.corpus.counts.astype("float64"))
-        self.model = MultimodalGRU(self.model_config, counts).to(self.device)
+        self.model = MultimodalGRU(self.model_config, counts)
+        self.init_report: InitReport | None = None
+        if cfg.init_embeddings:
+            self.init_report = aligned_init(
+                Path(cfg.init_embeddings),
+                self.corpus.words,
+                self.model.embedding.weight,
+                target_std=self.model_config.embed_init_std,
+                scale=cfg.init_scale,
+                skip=len(SPECIALS),
+            )
+            if self.is_main:
+                r = self.init_report
+                print(
+                    f"embeddings from {r.path}: {r.matched:,} words matched, {r.missing:,} random, "
+                    f"scaled by {r.scale:.3g}"
+                )
+        self.model = self.model.to(self.device)
         self.module: torch.nn.Module = self.model
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -206,6 +239,7 @@ class _Trainer:
         data = self.cfg.to_dict()
         data["model"] = self.model_config.to_dict()
         data["precision_used"] = self.precision
+        data["init"] = self.init_report.to_dict() if self.init_report else None
         data["world_size"] = self.dist.world_size
         return data
 
@@ -468,6 +502,13 @@ def add_parser(subparsers: Any) -> None:
     )
     d, m = TrainConfig(corpus="", out=""), ModelConfig(kind="text")
     p.add_argument("--model", choices=MODEL_KINDS, default="a", help="model variant (default a)")
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="named recipe for the optimisation flags left at their defaults; small = "
+        + ", ".join(f"{k} {v}" for k, v in PRESETS["small"].items())
+        + " (docs/training.md; use with --init-embeddings)",
+    )
     p.add_argument("--corpus", required=True, help="prepared corpus directory (mmwe.corpus)")
     p.add_argument(
         "--features", help="image feature directory (mmwe.features); required except for --model text"
@@ -525,12 +566,45 @@ def add_parser(subparsers: Any) -> None:
         default="auto",
         help="auto: bf16 autocast on GPUs and on CPUs with AMX/AVX512-BF16, else fp32",
     )
+    p.add_argument(
+        "--init-embeddings",
+        help="mmwe.embeddings artifact (e.g. word2vec of the same corpus) to start the word embeddings from; "
+        "aligned by word, words it lacks keep the random init",
+    )
+    p.add_argument(
+        "--init-scale",
+        choices=INIT_SCALES,
+        default=d.init_scale,
+        help="std: rescale the imported vectors so their std equals --embed-init-std (default); none: as is",
+    )
     p.add_argument("--val-split", default="val", help="split used for validation (default val)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_cli)
 
 
+# Named recipes. A preset replaces the values of the flags left at their defaults; flags given explicitly win.
+# `small` is the recipe measured in docs/training.md for corpora of 50k-300k sentences on a few CPU cores;
+# pair it with --init-embeddings (a word2vec artifact of the same corpus).
+PRESETS: dict[str, dict[str, Any]] = {
+    "small": {"optimizer": "adam", "lr": 0.002, "epochs": 2, "patience": 1},
+}
+
+
+def apply_preset(args: argparse.Namespace) -> None:
+    """Fill the flags still at their TrainConfig default from `args.preset` (no-op without one)."""
+    name = getattr(args, "preset", None)
+    if not name:
+        return
+    if name not in PRESETS:
+        raise TrainingError(f"unknown preset {name!r} (choose one of {', '.join(PRESETS)})")
+    defaults = TrainConfig(corpus="", out="")
+    for key, value in PRESETS[name].items():
+        if getattr(args, key) == getattr(defaults, key):
+            setattr(args, key, value)
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    apply_preset(args)
     model = ModelConfig(
         kind=args.model,
         embed_dim=args.embed_dim,

@@ -111,6 +111,16 @@ def test_csv_malformed_lines(tmp_path: Path, text: str, line: int, fragment: str
     assert err.value.line == line and fragment in str(err.value)
 
 
+def test_csv_rows_with_only_an_index_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "wordsim.csv"  # the wordsim-dev files end with such a row
+    path.write_text(",word1,word2,similarity\n0,cat,dog,8\n1,car,road,5\n2,,,\n", encoding="utf-8")
+    pairs = read_pairs_csv(path, score="similarity")
+    assert pairs.first == ["cat", "car"] and pairs.second == ["dog", "road"]
+    path.write_text(",word1,word2,similarity\n0,cat,,8\n", encoding="utf-8")
+    with pytest.raises(BenchmarkFormatError):  # a half-empty row is still an error
+        read_pairs_csv(path, score="similarity")
+
+
 def test_empty_csv_and_bad_options(tmp_path: Path, make_embeddings: MakeEmbeddings) -> None:
     path = tmp_path / "empty.csv"
     path.write_text("", encoding="utf-8")
