@@ -55,6 +55,11 @@ class Unprocessable(ApiError):
     code = "unprocessable"
 
 
+class Conflict(ApiError):
+    status_code = 409
+    code = "conflict"
+
+
 class ServiceUnavailable(ApiError):
     status_code = 503
     code = "unavailable"
@@ -63,6 +68,18 @@ class ServiceUnavailable(ApiError):
 class PayloadTooLarge(ApiError):
     status_code = 413
     code = "payload_too_large"
+
+
+class UnsupportedMediaType(ApiError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class NotImplementedHere(ApiError):
+    """A feature of an optional extra that this installation lacks (the message says what to install)."""
+
+    status_code = 501
+    code = "not_implemented"
 
 
 class Overloaded(ServiceUnavailable):

@@ -27,23 +27,29 @@ T = TypeVar("T")
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """`path_limits` maps a path to its own (limit, setting name), e.g. image uploads."""
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, path_limits: dict[str, tuple[int, str]] | None = None
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.limits = path_limits or {}
+        self.default = (max_bytes, "MMWE_MAX_BODY_BYTES")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        message = f"request body larger than {self.max_bytes} bytes (MMWE_MAX_BODY_BYTES)"
+        max_bytes, setting = self.limits.get(scope["path"], self.default)
+        message = f"request body larger than {max_bytes} bytes ({setting})"
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
-                    too_big = int(value) > self.max_bytes
+                    too_big = int(value) > max_bytes
                 except ValueError:
                     too_big = False
                 if too_big:
-                    await send_error(send, PayloadTooLarge(message, {"limit": self.max_bytes}))
+                    await send_error(send, PayloadTooLarge(message, {"limit": max_bytes}))
                     return
         received = 0
 
@@ -52,7 +58,7 @@ class BodyLimitMiddleware:
             msg = await receive()
             if msg["type"] == "http.request":
                 received += len(msg.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise HTTPException(status_code=413, detail=message)
             return msg
 

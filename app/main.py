@@ -30,12 +30,13 @@ from app.limits import BodyLimitMiddleware
 from app.metrics import MetricsMiddleware, set_index
 from app.rate_limit import RateLimit
 from app.related_query import base_ranking
-from app.routes import admin, api_docs, evaluations, health, info, pages, related, vectors
+from app.routes import admin, api_docs, evaluations, health, image, info, pages, related, vectors
 from app.security import AdminGuard, SecurityHeaders
 from app.serving import SEARCH_POOL_THREADS, IndexHolder, SearchPool
 from app.settings import Settings
 
 log = logging.getLogger("mmwe.app")
+IMAGE_FORM_OVERHEAD = 64 << 10  # multipart headers around an image upload of MMWE_MAX_IMAGE_BYTES
 
 
 def fail_stale_runs(app: FastAPI) -> None:
@@ -105,12 +106,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.launch_id = settings.launch_id or uuid.uuid4().hex[:16]
     app.state.owner = f"{app.state.launch_id}:{os.getpid()}"
     install_error_handlers(app)
-    for module in (health, related, vectors, info, evaluations, admin, pages, api_docs):
+    for module in (health, related, image, vectors, info, evaluations, admin, pages, api_docs):
         app.include_router(module.router)
     if settings.fast_path:  # innermost of ours: inside the body limit and the metrics
         app.add_middleware(RelatedFastPath, state=app.state)
     app.add_middleware(AdminGuard, settings=settings)  # 401/403 before an admin body is read
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    image_limit = (settings.max_image_bytes + IMAGE_FORM_OVERHEAD, "MMWE_MAX_IMAGE_BYTES")
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        path_limits={"/v1/related/image": image_limit},
+    )
     if settings.rate_limit:  # outside the fast path: every request counts
         app.add_middleware(RateLimit, rate=settings.rate_limit)
     if settings.allowed_hosts:

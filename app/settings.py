@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1 << 20, ge=1024, description="Largest accepted request body (413 above)."
     )
+    max_image_bytes: int = Field(
+        default=8 << 20, ge=1024, description="Largest image upload to POST /v1/related/image (413 above)."
+    )
+    max_image_pixels: int = Field(
+        default=40_000_000,
+        ge=1,
+        description="Most pixels (width x height) of an uploaded image, checked before decoding (413 above).",
+    )
     search_threads: int = Field(
         default=1, ge=1, le=64, description="FAISS (OpenMP) threads per worker process."
     )

@@ -15,6 +15,7 @@ from index import commands
 COMMAND_MODULES = [
     "index.cli_build",
     "index.cli_query",
+    "index.cli_convert",
 ]
 
 

@@ -19,8 +19,9 @@ import numpy as np
 from index.errors import ArtifactError
 
 EMBEDDINGS_FORMAT = "mmwe.embeddings"
-EMBEDDINGS_VERSION = 1
+EMBEDDINGS_VERSION = 2  # 2 adds the optional image part (docs/formats.md §4.1); version 1 still loads
 MANIFEST = "manifest.json"
+IMAGE_DIR = "image"  # the image part of an embeddings artifact: IMAGE_DIR/<name>.npy, float32
 EMBEDDINGS_VOCAB = "vocab.tsv"  # word<TAB>count
 EMBEDDINGS_VECTORS = "vectors.npy"  # float32 [V, D]
 
@@ -203,8 +204,12 @@ def write_embeddings(
     training: dict[str, Any],
     metrics: dict[str, Any],
     seed: int | None,
+    image: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None,
 ) -> dict[str, Any]:
-    """Write an embeddings artifact atomically to `final`; return its manifest."""
+    """Write an embeddings artifact atomically to `final`; return its manifest.
+
+    `image` = (description, arrays) of an image model's first step (index.image_model.IMAGE_ARRAYS): stored
+    as `image/<name>.npy` float32, described by the manifest's `image` field, checksummed like the rest."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[0] != len(words):
         raise ValueError(f"vectors shape {vectors.shape} does not match {len(words)} words")
@@ -215,6 +220,15 @@ def write_embeddings(
     with atomic_directory(Path(final)) as tmp:
         write_vocab(tmp / EMBEDDINGS_VOCAB, words, counts)
         np.save(tmp / EMBEDDINGS_VECTORS, vectors)
+        names = [EMBEDDINGS_VOCAB, EMBEDDINGS_VECTORS]
+        if image is not None:
+            (tmp / IMAGE_DIR).mkdir()
+            for name, array in image[1].items():
+                array = np.ascontiguousarray(array, dtype=np.float32)
+                if not np.isfinite(array).all():
+                    raise ValueError(f"image array {name} contains NaN or infinity")
+                np.save(tmp / IMAGE_DIR / f"{name}.npy", array)
+                names.append(f"{IMAGE_DIR}/{name}.npy")
         manifest: dict[str, Any] = {
             "format": EMBEDDINGS_FORMAT,
             "version": EMBEDDINGS_VERSION,
@@ -226,8 +240,10 @@ def write_embeddings(
             "metrics": metrics,
             "seed": seed,
             "created_at": utc_now(),
-            "files": {name: sha256_file(tmp / name) for name in (EMBEDDINGS_VOCAB, EMBEDDINGS_VECTORS)},
+            "files": {name: sha256_file(tmp / name) for name in names},
         }
+        if image is not None:
+            manifest["image"] = image[0]
         write_manifest(tmp, manifest)
     return manifest
 

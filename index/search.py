@@ -326,3 +326,19 @@ class PhraseSearcher:
             hits = self._complete(q, k, ranking, exact, search_params, fetch, scores[row], ids[row])
             out[i] = Related(query=texts[i], normalized=" ".join(q.tokens), hits=hits, oov=q.oov)
         return out
+
+    def nearest(
+        self, vector: np.ndarray, k: int, *, ranking: Ranking = DEFAULT_RANKING, exact: bool = False
+    ) -> list[Hit]:
+        """The k phrases nearest to a vector [D] that is not a query's (e.g. an image's predicted caption
+        embedding), ranked and filtered as `related` does (popularity, min_count, denylist); it is
+        L2-normalised here. QueryError for a zero vector or a wrong dimension."""
+        self._check_k(k)
+        v = np.asarray(vector, dtype=np.float32).reshape(-1)
+        norm = float(np.linalg.norm(v))
+        if v.shape[0] != self.dim or not norm > 0:
+            raise QueryError(f"expected a non-zero vector of dimension {self.dim}")
+        q = EmbeddedQuery(text="", tokens=[], known=[], oov=[], vector=v / norm)
+        fetch = self._first_fetch(k, ranking)
+        scores, ids = self._search(q.vector[None, :], fetch, exact, None)
+        return self._complete(q, k, ranking, exact, None, fetch, scores[0], ids[0])

@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "training.train",
     "training.word2vec",
     "training.evaluate_cli",
+    "training.image_export",
     "training.image_triplets_cli",
     "training.seed_study",
 ]

@@ -28,9 +28,11 @@ from tqdm import tqdm
 from index.artifacts import write_embeddings
 from index.corpus import SPECIALS, PreparedCorpus
 from index.errors import MmweError
+from index.image_model import IMAGE_KINDS
 from training.checkpoint import load_checkpoint, save_checkpoint, save_json
 from training.data import BatchStream, open_features
 from training.device import pick_device, pick_precision
+from training.image_export import features_identity, image_part
 from training.init_embeddings import INIT_SCALES, InitReport, aligned_init
 from training.model import MODEL_KINDS, ModelConfig, MultimodalGRU
 
@@ -465,7 +467,14 @@ class _Trainer:
             training=self._config_json(),
             metrics=self.metrics(),
             seed=self.cfg.seed,
+            image=self._image_part(),
         )
+
+    def _image_part(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """Models A and A-noshare: what runs their first step without torch (training/image_export.py)."""
+        if self.model_config.kind not in IMAGE_KINDS or not self.cfg.features:
+            return None
+        return image_part(self.model, features_identity(Path(self.cfg.features)))
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:

@@ -1,10 +1,14 @@
-"""`POST /v1/admin/reload`: load another index fully, then swap it in atomically (admin only)."""
+"""Admin only: `POST /v1/admin/reload` (load another index fully, then swap it in atomically) and
+`GET /v1/admin/export?format=word2vec` (stream the served embeddings in a standard format)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Literal
 
-from app.deps import AdminDep, HolderDep, SettingsDep
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from app.deps import AdminDep, HolderDep, SearcherDep, SettingsDep
 from app.errors import Unprocessable
 from app.metrics import INDEX_RELOADS
 from app.routes.evaluations import ADMIN_ERRORS
@@ -12,6 +16,7 @@ from app.routes.info import index_info
 from app.schemas import ReloadRequestBody, ReloadResponse
 from app.security import confine, index_roots
 from index.errors import ArtifactError
+from index.interchange import MEDIA_TYPES, word2vec_chunks
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -46,4 +51,32 @@ def reload(
     return ReloadResponse(
         index=index_info(searcher, holder.generation),
         previous=str(previous.path) if previous is not None else None,
+    )
+
+
+@router.get(
+    "/export",
+    summary="Download the served word embeddings (word2vec text or binary)",
+    response_class=StreamingResponse,
+    responses={
+        **ADMIN_ERRORS,
+        200: {
+            "description": "The word2vec file, streamed.",
+            "content": {t: {} for t in MEDIA_TYPES.values()},
+        },
+    },
+)
+def export(
+    _admin: AdminDep,
+    searcher: SearcherDep,
+    format: Annotated[Literal["word2vec", "word2vec-binary"], Query(description="file format")] = "word2vec",
+) -> StreamingResponse:
+    """The served index's embeddings, read with `gensim.models.KeyedVectors.load_word2vec_format(path,
+    binary=format == "word2vec-binary")`; streamed a few hundred rows at a time, so memory stays flat."""
+    emb = searcher.embeddings
+    name = f"{searcher.path.name}.{'bin' if format == 'word2vec-binary' else 'txt'}"
+    return StreamingResponse(
+        word2vec_chunks(emb, binary=format == "word2vec-binary"),
+        media_type=MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

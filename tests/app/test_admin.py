@@ -7,15 +7,18 @@ import shutil
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
+from index.artifacts import load_embeddings
 from tests.app.conftest import AUTH, TOKEN, Artifacts, make_settings
 
 ADMIN_CALLS = [
     ("post", "/v1/admin/reload", {"index_dir": "index-hnsw"}),
     ("post", "/v1/admin/evaluations", {"suite": "default"}),
+    ("get", "/v1/admin/export?format=word2vec", None),
 ]
 
 
@@ -50,6 +53,23 @@ def test_admin_is_refused_when_no_token_is_configured(
         for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Bearer anything"}):
             r = c.request(method, path, json=body, headers=headers)
             assert r.status_code == 403 and "MMWE_ADMIN_TOKEN" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("fmt", ["word2vec", "word2vec-binary"])
+def test_export_streams_the_served_embeddings(
+    client: TestClient, artifacts: Artifacts, tmp_path: Path, fmt: str
+) -> None:
+    gensim_models = pytest.importorskip("gensim.models", reason="gensim (train extra) reads the file back")
+    with client.stream("GET", "/v1/admin/export", params={"format": fmt}, headers=AUTH) as r:
+        assert r.status_code == 200
+        assert "attachment" in r.headers["content-disposition"]
+        (tmp_path / "served").write_bytes(b"".join(r.iter_bytes()))
+    kv = gensim_models.KeyedVectors.load_word2vec_format(str(tmp_path / "served"), binary=fmt != "word2vec")
+    emb = load_embeddings(artifacts.index / "embeddings")
+    assert list(kv.index_to_key) == emb.words
+    np.testing.assert_array_equal(kv.vectors, emb.vectors)
+    r = client.get("/v1/admin/export", params={"format": "tsv"}, headers=AUTH)
+    assert r.status_code == 422 and r.json()["error"]["code"]
 
 
 def test_reload_swaps_the_index(client: TestClient, artifacts: Artifacts) -> None:
@@ -112,7 +132,8 @@ def test_reload_body_is_validated(client: TestClient) -> None:
 
 def test_requests_in_flight_finish_while_the_index_swaps(artifacts: Artifacts, sqlite_url: str) -> None:
     """Queries racing with reloads (ASGI transport, concurrent tasks): no errors, answers self-consistent."""
-    app = create_app(make_settings(artifacts, sqlite_url))
+    # 80 queries at once: above the per-worker search bound's default (32), which is not under test here
+    app = create_app(make_settings(artifacts, sqlite_url, max_concurrent_searches=128))
     flat_only = "index-flat"
 
     async def scenario() -> list[httpx.Response]:

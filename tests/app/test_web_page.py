@@ -287,6 +287,31 @@ def test_page_search_similarity_chart_and_map(server: str, browser: Any) -> None
     page.close()
 
 
+def test_page_describes_a_dropped_image(server: str, browser: Any, tmp_path: Path) -> None:
+    pytest.importorskip("torch", reason="uploads run the CNN of the optional image extra")
+    from PIL import Image
+
+    photo, text = tmp_path / "photo.jpg", tmp_path / "notes.png"
+    Image.new("RGB", (300, 200), (30, 140, 60)).save(photo)
+    text.write_bytes(b"not a picture at all")
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.goto(f"{server}/")
+    page.locator("#image-file").set_input_files(str(photo))
+    page.wait_for_selector("#image-results li.hit", timeout=120_000)  # the first upload loads the CNN
+    assert page.locator("#image-results .phrase").count() == 10
+    assert page.locator("#image-words .word").count() == 10
+    assert "photo.jpg" in page.locator("#image-status").inner_text()
+    assert page.locator("#image-caption").inner_text().startswith("Model's caption")
+    page.locator("#image-file").set_input_files(str(text))
+    wait_js(page, "document.querySelector('#image-status').classList.contains('error')")
+    assert "not a JPEG or PNG" in page.locator("#image-status").inner_text()
+    assert page.locator("#image-results li").count() == 0
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "web-page-image.png"), full_page=True)
+
+
 def test_docs_render_offline_under_the_csp(server: str, browser: Any) -> None:
     """/docs (Swagger UI from the wheel, started by app/static/docs.js) renders the API under the service's
     Content-Security-Policy, and every request stays on the service (no CDN)."""

@@ -6,10 +6,12 @@ index_dir = build_topic_index(tmp_path)   # embeddings (dim 16) -> `python -m in
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from index.artifacts import write_embeddings
+from index.image_model import RESERVED, image_arrays_spec
 
 TOPICS = {
     "animals": ["dog", "puppy", "hound", "cat", "kitten", "pony", "horse", "wolf"],
@@ -46,8 +48,27 @@ def make_embeddings(out: Path) -> Path:
         training={},
         metrics={},
         seed=0,
+        image=image_part(len(words), 16, rng),
     )
     return out
+
+
+def image_part(
+    vocab: int, dim: int, rng: np.random.Generator
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """A (random) Model A image part over EfficientNet-Lite0 features, so the page can describe photos."""
+    spec = image_arrays_spec(vocab, dim, 8, 1280, shared=True)
+    arrays = {n: rng.normal(0, 0.05 if n == "image_weight" else 0.5, shape) for n, shape in spec.items()}
+    preprocessing = {"size": 224, "mean": [0.5] * 3, "std": [0.5] * 3, "resize": "stretch"}
+    features = {
+        "backbone": "efficientnet-lite0",
+        "dim": 1280,
+        "binarised": False,
+        "preprocessing": preprocessing,
+    }
+    desc = {"model_kind": "a", "feature_dim": 1280, "hidden_dim": 8, "embed_dim": dim, "shared_output": True,
+            "reserved": list(RESERVED), "features": features}  # fmt: skip
+    return desc, arrays
 
 
 def build_topic_index(tmp: Path) -> Path:

@@ -38,8 +38,43 @@ def test_embeddings_round_trip_with_checksums(tmp_path: Path) -> None:
     emb = load_embeddings(tmp_path / "e", verify=True)
     assert emb.words == ["dog", "cat", "hot"] and emb.counts.tolist() == [3, 2, 1]
     assert emb.vectors.dtype == np.float32 and emb.vectors.shape == (3, 4)
-    assert manifest["format"] == "mmwe.embeddings" and manifest["version"] == 1
-    assert set(manifest["files"]) == {"vocab.tsv", "vectors.npy"}
+    assert manifest["format"] == "mmwe.embeddings" and manifest["version"] == 2
+    assert set(manifest["files"]) == {"vocab.tsv", "vectors.npy"} and "image" not in manifest  # text-only
+
+
+def test_version_1_artifacts_still_load(tmp_path: Path) -> None:
+    _write(tmp_path / "e", ["dog", "cat", "hot"])
+    path = tmp_path / "e" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    path.write_text(json.dumps({**manifest, "version": 1}))
+    emb = load_embeddings(tmp_path / "e", verify=True)
+    assert emb.manifest["version"] == 1 and emb.words == ["dog", "cat", "hot"]
+    path.write_text(json.dumps({**manifest, "version": 3}))
+    with pytest.raises(ArtifactError, match="unsupported mmwe.embeddings version 3"):
+        load_embeddings(tmp_path / "e")
+
+
+def test_image_part_is_checksummed(tmp_path: Path) -> None:
+    from index.image_model import RESERVED, ImageModel, image_arrays_spec
+
+    words = ["dog", "cat", "hot"]
+    spec = image_arrays_spec(len(words), 4, 3, 5, shared=False)
+    arrays = {n: np.full(shape, 0.1, np.float32) for n, shape in spec.items()}
+    desc = {"model_kind": "a-noshare", "feature_dim": 5, "hidden_dim": 3, "embed_dim": 4,
+            "shared_output": False, "reserved": list(RESERVED), "features": {"backbone": "user"}}  # fmt: skip
+    vecs = np.ones((3, 4), np.float32)
+    write_embeddings(tmp_path / "e", words, [1, 1, 1], vecs, model_kind="a-noshare", corpus={}, training={},
+                     metrics={}, seed=0, image=(desc, arrays))  # fmt: skip
+    emb = load_embeddings(tmp_path / "e", verify=True)
+    assert "image/output_weight.npy" in emb.manifest["files"]
+    probs = ImageModel.from_embeddings(emb).first_word_probs(np.zeros((2, 5)))
+    assert probs.shape == (2, 3) and np.allclose(probs, probs[0, 0])  # equal weights: equal probabilities
+    np.save(tmp_path / "e" / "image" / "fc_bias.npy", np.zeros(4, np.float32))
+    with pytest.raises(ArtifactError, match="fc_bias.npy: checksum mismatch"):
+        load_embeddings(tmp_path / "e", verify=True)
+    np.save(tmp_path / "e" / "image" / "fc_bias.npy", np.zeros(5, np.float32))
+    with pytest.raises(ArtifactError, match=r"fc_bias.npy: expected float32 \[4\]"):
+        ImageModel.from_embeddings(load_embeddings(tmp_path / "e"))
 
 
 def test_failed_write_keeps_previous_artifact(tmp_path: Path) -> None:

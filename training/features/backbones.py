@@ -32,6 +32,10 @@ class Preprocessing:
     resize: str = "stretch"  # the whole image resized to size x size, aspect ratio not kept
 
 
+VGG16_PREPROCESSING = Preprocessing(mean=IMAGENET_MEAN, std=IMAGENET_STD)
+PREPROCESSING = {"efficientnet-lite0": Preprocessing(), "vgg16": VGG16_PREPROCESSING}  # by backbone name
+
+
 @dataclass
 class Backbone:
     name: str
@@ -137,8 +141,9 @@ def load_vgg16_state(path: Path) -> VGG16:
 def vgg16(weights: Path, binarise: bool = True) -> Backbone:
     net = load_vgg16_state(weights)
     module: nn.Module = _BinarisedFc7(net) if binarise else _Fc7(net)
-    pre = Preprocessing(mean=IMAGENET_MEAN, std=IMAGENET_STD)
-    return Backbone("vgg16", 4096, binarise, pre, module, {"weights": str(Path(weights).resolve())})
+    return Backbone(
+        "vgg16", 4096, binarise, VGG16_PREPROCESSING, module, {"weights": str(Path(weights).resolve())}
+    )
 
 
 class _Fc7(nn.Module):

@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,12 @@ def add_parser(subparsers: Any) -> None:
         "ignored (use --binarise there)",
     )
     p.add_argument("--binarise", action="store_true", help="--import-npy: store x > 0 as 0/1")
+    p.add_argument(
+        "--made-with",
+        choices=BACKBONES,
+        help="--import-npy: the backbone (with its standard preprocessing) that computed the .npy; recorded "
+        "in the manifest so that a model trained on them can describe new images (default: unknown, 'user')",
+    )
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     p.add_argument(
         "--loader-workers",
@@ -137,6 +144,15 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
+def _made_with(args: argparse.Namespace) -> dict[str, Any]:
+    """import_npy's backbone name and preprocessing for `--made-with` (none: unknown)."""
+    if args.made_with is None:
+        return {}
+    from training.features.backbones import PREPROCESSING
+
+    return {"name": args.made_with, "preprocessing": asdict(PREPROCESSING[args.made_with])}
+
+
 def _run(args: argparse.Namespace) -> int:
     import torch
 
@@ -150,7 +166,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.ids is None:
             raise MmweError("--import-npy needs --ids")
         with atomic_directory(out) as tmp:
-            manifest = import_npy(args.import_npy, args.ids, tmp, binarise=args.binarise)
+            manifest = import_npy(args.import_npy, args.ids, tmp, binarise=args.binarise, **_made_with(args))
         print(json.dumps({k: manifest[k] for k in ("count", "dim", "binarised")}))
         return 0
     if (args.corpus is None) == (args.image_dir is None):

@@ -184,9 +184,17 @@ def read_id_list(path: Path) -> list[str]:
 
 
 def import_npy(
-    npy: Path, ids_path: Path, out: Path, binarise: bool = False, name: str = "user"
+    npy: Path,
+    ids_path: Path,
+    out: Path,
+    binarise: bool = False,
+    name: str = "user",
+    preprocessing: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Store a user's [N, D] `.npy` features with their N ids (one a line) into the temporary folder `out`."""
+    """Store a user's [N, D] `.npy` features with their N ids (one a line) into the temporary folder `out`.
+
+    `name`/`preprocessing` record the backbone that made them (`--made-with`), so that a model trained on them
+    can run that backbone on new images; "user" means unknown."""
     try:
         matrix = np.load(npy, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -208,4 +216,7 @@ def import_npy(
         elif np.abs(block).max(initial=0) > 65504:
             raise MmweError(f"{npy}: values beyond float16 range (max |x| 65504); rescale them first")
         writer.add(ids[lo : lo + 4096], block)
-    return writer.close(backbone=name, binarised=binarise, source={"npy": str(npy), "ids": str(ids_path)})
+    known = {} if preprocessing is None else {"preprocessing": preprocessing}
+    return writer.close(
+        backbone=name, binarised=binarise, source={"npy": str(npy), "ids": str(ids_path)}, **known
+    )

@@ -80,6 +80,11 @@ def open_image(ref: str, options: FetchOptions, size: int = 224) -> Image.Image:
         raise
     except Exception as exc:  # PIL and cairosvg raise many types on corrupt input
         raise ImageError(f"unreadable image: {type(exc).__name__}: {exc}") from exc
+    return to_rgb(img)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """RGB, transparent images composited on white (what every backbone sees)."""
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
