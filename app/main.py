@@ -1,7 +1,7 @@
 """The FastAPI application factory. `uvicorn --factory app.main:create_app`, or `python -m app serve`.
 
-The lifespan (never import time) loads the phrase index, marks evaluation runs cut off by a restart failed,
-starts the evaluation runner and the reload watcher. A missing or broken index leaves the service up,
+The lifespan (never import time) loads the phrase index, starts the evaluation runner (the database is its
+queue) and the reload watcher. A missing or broken index leaves the service up,
 answering 503 on query routes with the reason; a database that is down leaves the query routes answering
 (they never touch it) and `/readyz` saying what is wrong.
 """
@@ -20,10 +20,9 @@ import faiss
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 
-from app.db.session import make_engine, make_sessionmaker
+from app.db.access import Database
 from app.errors import install_error_handlers
-from app.evaluations import store
-from app.evaluations.runner import EvaluationRunner
+from app.evaluations.runner import EvaluationRunner, RunnerConfig
 from app.fast_path import RelatedFastPath
 from app.limits import BodyLimitMiddleware
 from app.metrics import MetricsMiddleware, set_index
@@ -34,14 +33,17 @@ from app.settings import Settings
 log = logging.getLogger("mmwe.app")
 
 
-def fail_stale_runs(app: FastAPI) -> None:
-    try:
-        with app.state.sessionmaker() as session:
-            failed = store.fail_stale(session, app.state.launch_id)
-        if failed:
-            log.warning("marked evaluation runs %s failed: cut off by a restart", failed)
-    except Exception as exc:  # the database is not needed to serve queries
-        log.error("could not check for interrupted evaluation runs (database problem): %s", exc)
+def runner_config(settings: Settings, owner: str) -> RunnerConfig:
+    return RunnerConfig(
+        database_url=settings.resolved_database_url,
+        owner=owner,
+        nice=settings.eval_nice,
+        poll_s=settings.eval_poll_seconds,
+        timeout_s=settings.eval_timeout_s,
+        heartbeat_s=settings.eval_heartbeat_s,
+        grace_s=settings.eval_heartbeat_grace_s,
+        max_running=settings.eval_max_running,
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,19 +53,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         faiss.omp_set_num_threads(settings.search_threads)
         app.state.search_pool = SearchPool(SEARCH_POOL_THREADS, settings.search_threads)
-        engine = make_engine(settings.resolved_database_url)
-        app.state.engine = engine
-        app.state.sessionmaker = make_sessionmaker(engine)
+        database = Database(settings.resolved_database_url, settings.db_timeout_s, settings.db_threads)
+        app.state.database = database
+        app.state.engine = database.engine
+        app.state.sessionmaker = database.sessionmaker
         holder: IndexHolder = app.state.holder
         await asyncio.to_thread(holder.load_initial, holder.initial_dir(settings.resolved_index_dir))
-        await asyncio.to_thread(fail_stale_runs, app)
-        app.state.runner = EvaluationRunner(
-            app.state.sessionmaker,
-            settings.resolved_database_url,
-            app.state.owner,
-            settings.eval_nice,
-            lock_path=settings.data_dir / ".evaluation.lock",
-        )
+        app.state.runner = EvaluationRunner(database.sessionmaker, runner_config(settings, app.state.owner))
         watcher = (
             asyncio.create_task(holder.watch(settings.reload_poll_seconds)) if holder.reload_file else None
         )
@@ -76,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await watcher
             await asyncio.to_thread(app.state.runner.stop)
             app.state.search_pool.close()
-            engine.dispose()
+            database.close()
 
     app = FastAPI(
         title="mmwe",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
+from sqlalchemy.orm import Session
 
-from app.deps import AdminDep, SearcherDep, SessionDep
+from app.db.models import EvaluationRun
+from app.deps import AdminDep, DatabaseDep, SearcherDep
 from app.errors import NotFound, Unprocessable
 from app.evaluations import store
 from app.schemas import EvaluationAccepted, EvaluationPage, EvaluationRequest, EvaluationRunOut
@@ -49,30 +52,37 @@ def check_request(body: EvaluationRequest) -> None:
     summary="Evaluate the served embeddings in the background",
     responses={**ADMIN_ERRORS, 422: {"description": "Unknown suite, missing benchmark file, or bad body."}},
 )
-def trigger_evaluation(
-    request: Request, _admin: AdminDep, searcher: SearcherDep, session: SessionDep, body: EvaluationRequest
+async def trigger_evaluation(
+    request: Request, _admin: AdminDep, searcher: SearcherDep, db: DatabaseDep, body: EvaluationRequest
 ) -> EvaluationAccepted:
     """`{"suite": "default"}` runs the built-in suite; `{"benchmarks": [...]}` runs a list. Poll
-    `GET /v1/evaluations/{id}`: queued -> running -> succeeded | failed (with the error)."""
-    check_request(body)
-    artifact = store.register_served(session, searcher)
-    run = store.create_run(
-        session, body.model_dump(exclude_none=True), artifact, request.app.state.owner, "admin"
-    )
+    `GET /v1/evaluations/{id}`: queued -> running -> succeeded | failed (with the error). Any worker of any
+    replica sharing the database may run it (the database is the queue)."""
+    await asyncio.to_thread(check_request, body)
+
+    def queue(session: Session) -> EvaluationRun:
+        artifact = store.register_served(session, searcher)
+        return store.create_run(
+            session, body.model_dump(exclude_none=True), artifact, request.app.state.owner, "admin"
+        )
+
+    run = await db.run(queue)
     request.app.state.runner.submit(run.id)
     return EvaluationAccepted(id=run.id, status=run.status)
 
 
 @router.get("/v1/evaluations", response_model=EvaluationPage, summary="Evaluation runs, newest first")
-def list_evaluations(
-    session: SessionDep,
+async def list_evaluations(
+    db: DatabaseDep,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="Runs to skip.")] = 0,
 ) -> EvaluationPage:
-    runs, total = store.list_runs(session, limit, offset)
-    return EvaluationPage(
-        items=[EvaluationRunOut.model_validate(r) for r in runs], total=total, limit=limit, offset=offset
-    )
+    def page(session: Session) -> EvaluationPage:
+        runs, total = store.list_runs(session, limit, offset)
+        items = [EvaluationRunOut.model_validate(r) for r in runs]
+        return EvaluationPage(items=items, total=total, limit=limit, offset=offset)
+
+    return await db.run(page)
 
 
 @router.get(
@@ -81,8 +91,12 @@ def list_evaluations(
     summary="One evaluation run",
     responses={404: {"description": "No such run."}},
 )
-def get_evaluation(session: SessionDep, run_id: int) -> EvaluationRunOut:
-    run = store.get_run(session, run_id) if 0 < run_id < 2**31 else None
-    if run is None:
+async def get_evaluation(db: DatabaseDep, run_id: int) -> EvaluationRunOut:
+    def one(session: Session) -> EvaluationRunOut | None:
+        run = store.get_run(session, run_id) if 0 < run_id < 2**31 else None
+        return EvaluationRunOut.model_validate(run) if run is not None else None
+
+    found = await db.run(one)
+    if found is None:
         raise NotFound(f"evaluation run {run_id} not found")
-    return EvaluationRunOut.model_validate(run)
+    return found
