@@ -12,9 +12,12 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import faiss
 from fastapi import FastAPI
@@ -24,6 +27,7 @@ from app.db.access import Database
 from app.errors import install_error_handlers
 from app.evaluations.runner import EvaluationRunner, RunnerConfig
 from app.fast_path import RelatedFastPath
+from app.launch import SnapshotStore, WorkerBoard
 from app.limits import BodyLimitMiddleware
 from app.metrics import MetricsMiddleware, set_index
 from app.routes import admin, evaluations, health, info, pages, related, vectors
@@ -58,7 +62,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = database.engine
         app.state.sessionmaker = database.sessionmaker
         holder: IndexHolder = app.state.holder
-        await asyncio.to_thread(holder.load_initial, holder.initial_dir(settings.resolved_index_dir))
+        private_snapshots = None
+        if settings.snapshot_dir is not None:
+            snapshot_root = settings.snapshot_dir
+        elif settings.reload_file is not None:
+            snapshot_root = settings.reload_file.parent / "snapshots"
+        else:  # one process on its own (tests, `uvicorn --factory` by hand): own copies, removed at exit
+            snapshot_root = private_snapshots = Path(tempfile.mkdtemp(prefix="mmwe-snapshots-"))
+        holder.snapshots = SnapshotStore(snapshot_root)
+        await asyncio.to_thread(holder.load_initial, settings.resolved_index_dir)
         app.state.runner = EvaluationRunner(database.sessionmaker, runner_config(settings, app.state.owner))
         watcher = (
             asyncio.create_task(holder.watch(settings.reload_poll_seconds)) if holder.reload_file else None
@@ -73,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await asyncio.to_thread(app.state.runner.stop)
             app.state.search_pool.close()
             database.close()
+            if private_snapshots is not None:
+                shutil.rmtree(private_snapshots, ignore_errors=True)
 
     app = FastAPI(
         title="mmwe",
@@ -85,7 +99,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
     )
     app.state.settings = settings
-    app.state.holder = IndexHolder(settings.reload_file, on_swap=set_index)
+    launch_dir = settings.reload_file.parent if settings.reload_file is not None else None
+    app.state.holder = IndexHolder(
+        settings.reload_file,
+        on_swap=set_index,
+        board=WorkerBoard(launch_dir / "workers") if launch_dir is not None else None,
+    )
     app.state.launch_id = settings.launch_id or uuid.uuid4().hex[:16]
     app.state.owner = f"{app.state.launch_id}:{os.getpid()}"
     install_error_handlers(app)

@@ -44,6 +44,13 @@ LATENCY = Histogram(
 )
 INDEX_PHRASES = Gauge("mmwe_index_phrases", "Phrases in the served index.", multiprocess_mode="mostrecent")
 INDEX_BYTES = Gauge("mmwe_index_memory_bytes", "Memory of the served index.", multiprocess_mode="mostrecent")
+INDEX_GENERATION = Gauge(
+    "mmwe_index_generation",
+    "Reload generation each worker has loaded and serves (0: the start-up index; -1: a fallback).",
+    ["worker"],
+    multiprocess_mode="mostrecent",
+)
+INDEX_LOAD_FAILURES = Counter("mmwe_index_load_failures", "Index loads that failed (retried with backoff).")
 INDEX_RELOADS = Counter("mmwe_index_reloads", "Index reloads by outcome.", ["outcome"])
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST

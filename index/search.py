@@ -33,10 +33,11 @@ from index.ann import (
     set_default_params,
     threads_for,
 )
-from index.artifacts import Embeddings, load_embeddings, read_manifest, read_vocab, verify_checksums
+from index.artifacts import MANIFEST, Embeddings, load_embeddings, read_manifest, read_vocab, verify_checksums
 from index.build import EMBEDDINGS_DIR, INDEX_FILE, INDEX_FORMAT, INDEX_VERSION, PHRASES_FILE, VECTORS_FILE
 from index.errors import ArtifactError, QueryError
 from index.gpu import GpuSession, use_gpu
+from index.manifest import IndexManifest
 from index.phrases import mean_normalized_rows
 from index.text import tokenize
 
@@ -133,6 +134,7 @@ class PhraseSearcher:
         """
         path = Path(path)
         manifest = read_manifest(path, INDEX_FORMAT, INDEX_VERSION)
+        IndexManifest.parse(manifest, path / MANIFEST)  # every field's type: ArtifactError naming the field
         if verify:
             verify_checksums(path, manifest)
         embeddings = load_embeddings(path / EMBEDDINGS_DIR, mmap=True, verify=verify)

@@ -35,12 +35,14 @@ async def healthz() -> Health:
 )
 async def readyz(request: Request, response: Response, database: DatabaseDep) -> Readiness:
     state = request.app.state
-    index = Check(ok=state.holder.current is not None, detail=state.holder.error)
+    holder = state.holder
+    problem = holder.problem
+    index = Check(ok=problem is None, detail=problem or holder.fallback)
     try:
-        problem = await database.run(lambda session: database_problem(database.engine, head_revision()))
+        db_problem = await database.run(lambda session: database_problem(database.engine, head_revision()))
     except ServiceUnavailable as exc:
-        problem = exc.message
-    ready = Readiness(ready=False, index=index, database=Check(ok=problem is None, detail=problem))
+        db_problem = exc.message
+    ready = Readiness(ready=False, index=index, database=Check(ok=db_problem is None, detail=db_problem))
     ready.ready = ready.index.ok and ready.database.ok
     if not ready.ready:
         response.status_code = 503

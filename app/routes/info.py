@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -38,10 +39,11 @@ def model_info(searcher: PhraseSearcher) -> ModelInfo:
     )
 
 
-def index_info(searcher: PhraseSearcher, generation: int) -> IndexInfo:
+def index_info(searcher: PhraseSearcher, generation: int, source: Path | None = None) -> IndexInfo:
+    """`source`: the directory the index was loaded from (it is served from a private copy)."""
     m: dict[str, Any] = searcher.manifest
     return IndexInfo(
-        path=str(searcher.path),
+        path=str(source or searcher.path),
         factory=str(m.get("factory", "unknown")),
         metric=m.get("metric"),
         num_phrases=searcher.num_phrases,
@@ -80,7 +82,7 @@ async def info(request: Request, searcher: SearcherDep, db: DatabaseDep) -> Info
         database = Check(ok=False, detail=exc.message)
     return InfoResponse(
         model=model,
-        index=index_info(searcher, request.app.state.holder.generation),
+        index=index_info(searcher, request.app.state.holder.generation, request.app.state.holder.source),
         latest_evaluation=latest,
         database=database,
         worker_pid=os.getpid(),
