@@ -18,7 +18,7 @@ from typing import TypeVar
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.db.session import make_engine, make_sessionmaker
+from app.db.session import make_engine, make_sessionmaker, sqlite_file
 from app.errors import ServiceUnavailable, database_error
 
 log = logging.getLogger("mmwe.app")
@@ -31,10 +31,14 @@ class Database:
         self.timeout_s = timeout_s
         self.engine = make_engine(url, timeout_s=timeout_s, pool_size=threads)
         self.sessionmaker = make_sessionmaker(self.engine)
+        self.sqlite_file = sqlite_file(self.engine)
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mmwe-db")
 
     def call(self, fn: Callable[[Session], T]) -> T:
         """`fn(session)` in the calling thread; SQLAlchemy errors become ServiceUnavailable."""
+        if self.sqlite_file is not None and not self.sqlite_file.is_file():
+            # open connections would go on using the deleted file, and every write would be lost
+            raise ServiceUnavailable(f"database unavailable: database file missing: {self.sqlite_file}")
         try:
             with self.sessionmaker() as session:
                 return fn(session)
