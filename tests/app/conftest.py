@@ -202,7 +202,6 @@ def serve(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-
         last: list[str] = ["no answer"]
 
         def up() -> bool:

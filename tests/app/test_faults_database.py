@@ -58,6 +58,9 @@ def test_a_hung_postgresql_never_slows_query_routes(
     url = f"postgresql://mmwe@127.0.0.1:{blackhole}/mmwe"
     env = {"MMWE_DB_TIMEOUT_S": "1", "MMWE_TEST_NOT_READY": "1"}
     with serve(artifacts, tmp_path, url, **env) as s:
+        for path in ("/v1/map?q=dog", "/v1/related?q=dog&k=3", "/v1/similarity?a=dog&b=cat"):
+            for _ in range(4):  # both workers warm (the map's layout is computed once per worker)
+                assert httpx.get(s.url + path, timeout=60).status_code == 200
 
         async def storm() -> tuple[list[httpx.Response], dict[str, float]]:
             async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=300)) as c:

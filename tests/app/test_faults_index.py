@@ -40,9 +40,13 @@ def generations(server: LiveServer) -> dict[str, float]:
 
 
 def live_workers(server: LiveServer) -> set[str]:
-    from tests.app.test_faults_evaluations import alive, children
+    from tests.app.test_faults_evaluations import alive, children, cmdline
 
-    return {str(pid) for pid in children(server.proc.pid) if alive(pid)}
+    return {
+        str(pid)
+        for pid in children(server.proc.pid)
+        if alive(pid) and "multiprocessing.spawn" in cmdline(pid)  # not the resource tracker
+    }
 
 
 @pytest.mark.slow
