@@ -2,7 +2,7 @@
 and each worker's status.
 
 Snapshots: a worker never serves (memory-maps) an artifact directory that someone may change in place. Each
-loaded index is copied once to `<snapshot dir>/<manifest sha256>/<name>/` (temporary directory, then rename)
+loaded index is copied once to `<snapshot dir>/<name>-<manifest sha256>/<name>/` (temporary directory, then rename)
 and loaded from there with every checksum verified; a copy that fails verification is deleted. Truncating or
 rewriting the original index then never reaches a running worker (a truncated memory-mapped file would kill it
 with SIGBUS), and a worker restarted meanwhile loads the verified copy.
@@ -72,7 +72,7 @@ class SnapshotStore:
                 raise ArtifactError(source, "not a directory (missing artifact)") from exc
             raise ArtifactError(source / MANIFEST, f"missing or unreadable manifest: {exc}") from exc
         name = source.resolve().name or "index"  # kept: the served index is still called by its name
-        final = self.root / key / name
+        final = self.root / f"{name}-{key}" / name  # the same files under two names are two copies
         if final.is_dir():
             return final
         self.root.mkdir(parents=True, exist_ok=True)
