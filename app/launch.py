@@ -2,10 +2,10 @@
 and each worker's status.
 
 Snapshots: a worker never serves (memory-maps) an artifact directory that someone may change in place. Each
-loaded index is copied once to `<snapshot dir>/<name>-<manifest sha256>/<name>/` (temporary directory, then rename)
-and loaded from there with every checksum verified; a copy that fails verification is deleted. Truncating or
-rewriting the original index then never reaches a running worker (a truncated memory-mapped file would kill it
-with SIGBUS), and a worker restarted meanwhile loads the verified copy.
+loaded index is copied once to `<snapshot dir>/<name>-<manifest sha256>/<name>/` (temporary directory, then
+rename) and loaded from there with every checksum verified; a copy that fails verification is deleted.
+Truncating or rewriting the original index then never reaches a running worker (a truncated memory-mapped
+file would kill it with SIGBUS), and a worker restarted meanwhile loads the verified copy.
 
 Last known good: after every successful load, `last_good.json` records the snapshot; a worker that cannot load
 the index it should serve at start-up serves that one instead (and says so in `/readyz`).
