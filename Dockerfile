@@ -21,6 +21,7 @@ WORKDIR /srv/mmwe
 COPY pyproject.toml README.md Makefile ./
 COPY app/__init__.py app/__init__.py
 COPY index/__init__.py index/__init__.py
+COPY evaluation/__init__.py evaluation/__init__.py
 COPY training/__init__.py training/__init__.py
 RUN make system-deps && rm -rf /var/lib/apt/lists/*
 RUN make install PYTHON_BOOT=python3.11 VENV=$VENV
@@ -46,6 +47,7 @@ WORKDIR /srv/mmwe
 COPY pyproject.toml README.md Makefile ./
 COPY app/__init__.py app/__init__.py
 COPY index/__init__.py index/__init__.py
+COPY evaluation/__init__.py evaluation/__init__.py
 COPY training/__init__.py training/__init__.py
 RUN make system-deps && rm -rf /var/lib/apt/lists/*
 # The default torch wheel for Linux is the CUDA build. FAISS: the GPU wheel replaces the CPU one (both provide

@@ -34,6 +34,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     (launch_dir / "prometheus").mkdir()
     import uvicorn  # imported after PROMETHEUS_MULTIPROC_DIR is set, as prometheus_client requires
 
+    from app.http_guard import GuardedHttpToolsProtocol
+
     try:
         uvicorn.run(
             "app.main:create_app",
@@ -45,6 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # uvicorn kills a worker that does not answer its health check in time (default 5 s), which on a
             # loaded machine can be a worker still importing: a restart loop. Be patient.
             timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+            http=GuardedHttpToolsProtocol,  # header size limit, header and body read timeouts
         )
     finally:
         shutil.rmtree(launch_dir, ignore_errors=True)
@@ -62,6 +65,11 @@ def cmd_db(args: argparse.Namespace) -> int:
     else:
         migrate.downgrade(url, args.revision or "-1")
     print(f"database {args.action} done: {url.split('@')[-1]}")
+    if args.api_role:
+        from app.db.roles import ensure_api_role
+
+        settings = Settings()
+        print(ensure_api_role(url, settings.db_api_role, settings.db_api_password or ""))
     return 0
 
 
@@ -79,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["upgrade", "downgrade"], help="upgrade to a revision, or downgrade")
     db.add_argument(
         "revision", nargs="?", help="target revision (default: head for upgrade, -1 for downgrade)"
+    )
+    db.add_argument(
+        "--api-role",
+        action="store_true",
+        help="after migrating (PostgreSQL), create or update the API's least-privilege login role "
+        "MMWE_DB_API_ROLE with password MMWE_DB_API_PASSWORD (app/db/roles.py)",
     )
     db.set_defaults(func=cmd_db)
     return parser

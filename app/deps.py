@@ -5,7 +5,6 @@ The cheap ones are `async def` so that FastAPI does not send each to the thread 
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -14,7 +13,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.db.access import Database
-from app.errors import Forbidden, ServiceUnavailable, Unauthorized
+from app.errors import ServiceUnavailable
+from app.security import admin_problem
 from app.serving import IndexHolder, SearchPool
 from app.settings import Settings
 from index.search import PhraseSearcher
@@ -62,15 +62,15 @@ _bearer = HTTPBearer(
 async def require_admin(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> str:
-    """401 without a bearer token, 403 with a wrong one; with no token configured admin is always refused."""
+    """401 without a bearer token, 403 with a wrong one; with no token configured admin is always refused.
+
+    `app.security.AdminGuard` already ran this check before the body was read; this dependency documents
+    the scheme in OpenAPI and keeps the check next to the route."""
     settings: Settings = request.app.state.settings
-    if not settings.admin_token:
-        raise Forbidden("admin endpoints are disabled: MMWE_ADMIN_TOKEN is not set on the server")
-    if credentials is None or not credentials.credentials:
-        raise Unauthorized("admin token required", headers={"WWW-Authenticate": "Bearer"})
-    given = credentials.credentials.encode("utf-8", "surrogateescape")
-    if not hmac.compare_digest(given, settings.admin_token.encode("utf-8")):
-        raise Forbidden("invalid admin token")
+    given = f"Bearer {credentials.credentials}" if credentials is not None else None
+    problem = admin_problem(settings, given)
+    if problem is not None:
+        raise problem
     return "admin"
 
 

@@ -4,6 +4,7 @@ Body: `{"error": {"code", "message", "detail"}}`."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -12,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
 from index.errors import ArtifactError, QueryError
 
@@ -54,9 +56,9 @@ class Unprocessable(ApiError):
     code = "unprocessable"
 
 
-class Conflict(ApiError):
-    status_code = 409
-    code = "conflict"
+class ServiceUnavailable(ApiError):
+    status_code = 503
+    code = "unavailable"
 
 
 class PayloadTooLarge(ApiError):
@@ -64,9 +66,13 @@ class PayloadTooLarge(ApiError):
     code = "payload_too_large"
 
 
-class ServiceUnavailable(ApiError):
-    status_code = 503
-    code = "unavailable"
+class Overloaded(ServiceUnavailable):
+    code = "overloaded"
+
+
+class GatewayTimeout(ApiError):
+    status_code = 504
+    code = "search_timeout"
 
 
 def database_error(exc: BaseException) -> ServiceUnavailable:
@@ -81,6 +87,15 @@ HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_lar
 
 def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "detail": detail}}
+
+
+async def send_error(send: Send, error: ApiError) -> None:
+    """Answer `error` from an ASGI middleware (below FastAPI's exception handlers)."""
+    body = json.dumps(error_body(error.code, error.message, error.detail)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in (error.headers or {}).items()]
+    await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _json(

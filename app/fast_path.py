@@ -4,9 +4,11 @@ FastAPI's per-request machinery (exception middleware, routing, dependency solvi
 costs about 0.27 ms of CPU per request, more than the search it wraps (bench/request_cpu.py). This ASGI
 middleware answers the common case itself and hands everything else to the route unchanged:
 
-- it answers only `GET /v1/related` whose parameters are unambiguously valid: `q` present once, non-blank
-  and within the limits; `k` (default 10) plain ASCII digits between 1 and MMWE_MAX_K; the two flags spelled
-  as pydantic spells booleans; no parameter given twice;
+- it answers only `GET /v1/related` whose parameters are valid: they are validated with the route's own
+  parameter model (`RelatedQuery` in app/related_query.py, through the same pydantic `TypeAdapter`) and its
+  limits, so route and fast path accept the same inputs by construction; none of its parameters given twice;
+- at start-up it checks that the route reads exactly the parameters of that model (a parameter added to the
+  route outside it would otherwise be dropped here) and refuses to start if not;
 - it answers only a search that succeeds, with the same bytes as the route (`related_json`);
 - anything else (a missing or odd parameter, no index loaded, a query error, any exception) goes to the
   FastAPI route, which validates, answers or raises exactly as it would without this middleware; a query
@@ -22,21 +24,23 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
+from fastapi.dependencies.utils import get_flat_params
 from fastapi.routing import APIRoute
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.routes.related import DEFAULT_K, MAX_K_PARAM, MAX_Q_PARAM, query_problem, related_json, router
+from app.errors import GatewayTimeout, Overloaded, send_error
+from app.related_query import PARAMS, parse_valid, ranking_for
+from app.routes.related import related_json, router
 from app.serving import IndexHolder, SearchPool
 from app.settings import Settings
 
 PATH = "/v1/related"
-PARAMS = frozenset({"q", "k", "exclude_query_words", "exact"})
-# pydantic's lax str -> bool (case-insensitive); any other spelling goes to the route (which says 422).
-BOOLS = {
-    **dict.fromkeys(("1", "on", "t", "true", "y", "yes"), True),
-    **dict.fromkeys(("0", "off", "f", "false", "n", "no"), False),
-}
+
+
+def route_params(route: APIRoute) -> frozenset[str]:
+    """Every request parameter (query, header, cookie, path) the route reads, by the name sent."""
+    return frozenset(field.alias for field in get_flat_params(route.dependant))
 
 
 class RelatedFastPath:
@@ -50,10 +54,21 @@ class RelatedFastPath:
             for r in router.routes
             if isinstance(r, APIRoute) and r.path == PATH and "GET" in (r.methods or ())
         )
+        read = route_params(self.route)
+        if read != PARAMS:
+            raise RuntimeError(
+                f"GET {PATH} reads parameters {sorted(read)} but the fast path parses {sorted(PARAMS)}: "
+                "declare every parameter in app.related_query.RelatedQuery"
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and route_path(scope) == PATH:
-            body = await self.answer(scope["query_string"])
+            try:
+                body = await self.answer(scope["query_string"])
+            except (Overloaded, GatewayTimeout) as exc:  # the search limits (app/limits.py): no retry
+                scope["route"] = self.route
+                await send_error(send, exc)
+                return
             if body is not None:
                 scope["route"] = self.route
                 await send(
@@ -76,13 +91,8 @@ class RelatedFastPath:
         params = plain_params(query_string)
         if params is None:
             return None
-        q = params.get("q")
-        if q is None or len(q) > MAX_Q_PARAM or query_problem(q, settings) is not None:
-            return None
-        k = parse_k(params.get("k"), settings.max_k)
-        exclude = BOOLS.get(params.get("exclude_query_words", "false").lower())
-        exact = BOOLS.get(params.get("exact", "false").lower())
-        if k is None or exclude is None or exact is None:
+        query = parse_valid(params, settings)
+        if query is None:
             return None
         holder: IndexHolder = self.state.holder
         searcher = holder.current
@@ -90,7 +100,10 @@ class RelatedFastPath:
             return None
         pool: SearchPool = self.state.search_pool
         try:
-            found = await pool.related(searcher, q, k, exclude_query_words=exclude, exact=exact)
+            ranking = ranking_for(query, self.state.ranking)
+            found = await pool.related(searcher, query.q, query.k, ranking=ranking, exact=query.exact)
+        except (Overloaded, GatewayTimeout):
+            raise
         except Exception:  # the route runs it again and answers the error in the API's one format
             return None
         return related_json(found, searcher)
@@ -112,12 +125,3 @@ def plain_params(query_string: bytes) -> dict[str, str] | None:
                 return None
             params[key] = value
     return params
-
-
-def parse_k(raw: str | None, max_k: int) -> int | None:
-    if raw is None:
-        return DEFAULT_K
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6):
-        return None
-    k = int(raw)
-    return k if 1 <= k <= min(MAX_K_PARAM, max_k) else None

@@ -22,6 +22,7 @@ from pathlib import Path
 import faiss
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app.db.access import Database
 from app.errors import install_error_handlers
@@ -30,7 +31,10 @@ from app.fast_path import RelatedFastPath
 from app.launch import SnapshotStore, WorkerBoard
 from app.limits import BodyLimitMiddleware
 from app.metrics import MetricsMiddleware, set_index
-from app.routes import admin, evaluations, health, info, pages, related, vectors
+from app.rate_limit import RateLimit
+from app.related_query import base_ranking
+from app.routes import admin, api_docs, evaluations, health, info, pages, related, vectors
+from app.security import AdminGuard, SecurityHeaders
 from app.serving import SEARCH_POOL_THREADS, IndexHolder, SearchPool
 from app.settings import Settings
 
@@ -56,7 +60,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         faiss.omp_set_num_threads(settings.search_threads)
-        app.state.search_pool = SearchPool(SEARCH_POOL_THREADS, settings.search_threads)
+        app.state.search_pool = SearchPool(
+            SEARCH_POOL_THREADS,
+            settings.search_threads,
+            max_pending=settings.max_concurrent_searches,
+            timeout_s=settings.search_timeout_s,
+        )
         database = Database(settings.resolved_database_url, settings.db_timeout_s, settings.db_threads)
         app.state.database = database
         app.state.engine = database.engine
@@ -94,11 +103,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Related phrases from multimodal word embeddings (Mao et al. 2016).",
         description="See docs/api.md for limits, errors and configuration.",
         lifespan=lifespan,
+        docs_url=None,  # /docs is served by app/routes/api_docs.py, without a CDN
+        redoc_url=None,
         telemetry=TelemetryConfig(
             tracing=settings.opentelemetry, metrics=settings.opentelemetry, logs=settings.opentelemetry
         ),
     )
     app.state.settings = settings
+    app.state.ranking = base_ranking(settings)  # loads MMWE_DENYLIST: a bad path stops the start here
     launch_dir = settings.reload_file.parent if settings.reload_file is not None else None
     app.state.holder = IndexHolder(
         settings.reload_file,
@@ -108,10 +120,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.launch_id = settings.launch_id or uuid.uuid4().hex[:16]
     app.state.owner = f"{app.state.launch_id}:{os.getpid()}"
     install_error_handlers(app)
-    for module in (health, related, vectors, info, evaluations, admin, pages):
+    for module in (health, related, vectors, info, evaluations, admin, pages, api_docs):
         app.include_router(module.router)
     if settings.fast_path:  # innermost of ours: inside the body limit and the metrics
         app.add_middleware(RelatedFastPath, state=app.state)
+    app.add_middleware(AdminGuard, settings=settings)  # 401/403 before an admin body is read
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.rate_limit:  # outside the fast path: every request counts
+        app.add_middleware(RateLimit, rate=settings.rate_limit)
+    if settings.allowed_hosts:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(SecurityHeaders)  # outermost: every answer gets the headers
     return app

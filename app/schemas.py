@@ -8,6 +8,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.db.models import EvaluationResult, RunStatus
+from app.related_query import DEFAULT_K, MAX_K_PARAM, RankingParams
+from evaluation.evaluators import KINDS, benchmark_spec_json_schema
 
 
 def _valid_unicode(text: str) -> str:
@@ -45,15 +47,14 @@ class RelatedResponse(BaseModel):
     served_by: ServedBy
 
 
-class BatchRequest(BaseModel):
+class BatchRequest(RankingParams):
     model_config = ConfigDict(extra="forbid")
 
     queries: list[Text] = Field(
         min_length=1, max_length=10_000, description="Query phrases (at most MMWE_MAX_BATCH, default 1,000)."
     )
-    k: int = Field(default=10, ge=1, le=1000, description="Related phrases per query (at most MMWE_MAX_K).")
-    exclude_query_words: bool = Field(
-        default=False, description="Drop phrases sharing a word with their query."
+    k: int = Field(
+        default=DEFAULT_K, ge=1, le=MAX_K_PARAM, description="Related phrases per query (at most MMWE_MAX_K)."
     )
     exact: bool = Field(
         default=False, description="Search exhaustively instead of through the approximate index."
@@ -130,7 +131,7 @@ class ModelInfo(BaseModel):
 
 
 class IndexInfo(BaseModel):
-    path: str
+    path: str = Field(description="Index directory: absolute with the admin token, else its name.")
     factory: str
     metric: str | None
     num_phrases: int
@@ -150,7 +151,7 @@ class IndexInfo(BaseModel):
 
 
 class BenchmarkResultOut(BaseModel):
-    """One benchmark's result, as `index.evaluation` computed it (the CLI prints the same numbers)."""
+    """One benchmark's result, as `evaluation` computed it (the CLI prints the same numbers)."""
 
     benchmark: str
     kind: str = Field(description="triplets, similarity or analogy.")
@@ -164,6 +165,11 @@ class BenchmarkResultOut(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     details: dict[str, Any] = Field(default_factory=dict)
     seconds: float | None = None
+    baseline: dict[str, Any] | None = Field(
+        default=None,
+        description="The same benchmark on the artifact the served embeddings were trained from "
+        "(`training.init.path`, e.g. word2vec for the demo's Model A): model_kind, path, metrics, counts.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -215,16 +221,28 @@ class InfoResponse(BaseModel):
         description="The latest evaluation run of the served embeddings (null: none, or database down)."
     )
     database: Check
-    worker_pid: int = Field(description="Process id of the worker that answered (several with MMWE_WORKERS).")
+    worker_pid: int | None = Field(
+        description="Process id of the worker that answered (several with MMWE_WORKERS); admin token only."
+    )
 
 
 class BenchmarkSpecIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """One benchmark. Its schema's kinds and per-kind options (types, defaults, bounds) are generated from the
+    evaluator registry (`evaluation/evaluators.py`), which also checks them when a run is requested."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=benchmark_spec_json_schema())
 
     name: Text = Field(min_length=1, max_length=128)
-    kind: Text = Field(min_length=1, max_length=32, description="Benchmark kind (see index.evaluation).")
-    path: Text = Field(min_length=1, max_length=4096, description="Dataset file on the server.")
-    options: dict[str, Any] = Field(default_factory=dict)
+    kind: Text = Field(
+        min_length=1, max_length=32, description=f"Benchmark kind, one of: {', '.join(KINDS)}."
+    )
+    path: Text = Field(
+        min_length=1,
+        max_length=4096,
+        description="Dataset file on the server, under MMWE_DATA_DIR or MMWE_BENCHMARK_DIRS (relative: "
+        "under MMWE_DATA_DIR), or `gensim:NAME` for a file of gensim's test data.",
+    )
+    options: dict[str, Any] = Field(default_factory=dict, description="Options of the kind (see oneOf).")
 
 
 class EvaluationRequest(BaseModel):

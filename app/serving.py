@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import functools
 import gc
 import json
 import logging
@@ -35,8 +34,11 @@ from typing import Any, TypeVar
 import faiss
 
 from app.launch import SnapshotStore, WorkerBoard, WorkerStatus
+from app.limits import SearchGuard
 from app.metrics import INDEX_GENERATION, INDEX_LOAD_FAILURES
+from index.artifacts import atomic_write
 from index.errors import ArtifactError, MmweError
+from index.ranking import Ranking
 from index.search import PhraseSearcher, Related
 
 log = logging.getLogger("mmwe.app")
@@ -91,7 +93,8 @@ class SearchPool:
     a cheap approximate search (e.g. a 1M Flat: 128M multiply-adds) and GPU indexes go to the pool.
     """
 
-    def __init__(self, threads: int, omp_threads: int) -> None:
+    def __init__(self, threads: int, omp_threads: int, max_pending: int = 32, timeout_s: float = 5.0) -> None:
+        self.guard = SearchGuard(max_pending, timeout_s)  # 503 above max_pending, 504 past timeout_s
         # OpenMP's thread count is per calling thread: each pool thread sets its own (MMWE_SEARCH_THREADS),
         # otherwise FAISS would start (and spin) a team of all cores for every search.
         self._executor = ThreadPoolExecutor(
@@ -102,19 +105,25 @@ class SearchPool:
         )
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        """`fn(*args, **kwargs)` in a pool thread, admitted and timed by `self.guard` (app/limits.py)."""
+        self.guard.admit()
+        try:
+            future = self._executor.submit(fn, *args, **kwargs)
+        except BaseException:
+            self.guard.release()
+            raise
+        return await self.guard.wait(future)
 
     async def related(
-        self, searcher: PhraseSearcher, text: str, k: int, *, exclude_query_words: bool, exact: bool
+        self, searcher: PhraseSearcher, text: str, k: int, *, ranking: Ranking, exact: bool
     ) -> Related:
         """`searcher.related(text, k, ...)`, on the event loop when it is small (see the class)."""
         work = searcher.search_work
         if not exact and work is not None and work <= INLINE_MAX_WORK:
-            found = searcher.related_first(text, k, exclude_query_words=exclude_query_words)
+            found = searcher.related_first(text, k, ranking=ranking)
             if found is not None:
                 return found
-        return await self.run(searcher.related, text, k, exclude_query_words=exclude_query_words, exact=exact)
+        return await self.run(searcher.related, text, k, ranking=ranking, exact=exact)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
@@ -151,9 +160,8 @@ class ReloadFile:
             record = {"generation": generation, "index_dir": str(index_dir)}
             if snapshot is not None:
                 record["snapshot"] = str(snapshot)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-            tmp.write_text(json.dumps(record), encoding="utf-8")
-            os.replace(tmp, self.path)
+            with atomic_write(self.path, "w") as f:
+                f.write(json.dumps(record))
         return generation
 
 

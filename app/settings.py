@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from index.ranking import DEFAULT_MIN_COUNT, DEFAULT_POPULARITY, Compounds
 
 
 class Settings(BaseSettings):
@@ -43,6 +47,22 @@ class Settings(BaseSettings):
     )
     search_threads: int = Field(
         default=1, ge=1, le=64, description="FAISS (OpenMP) threads per worker process."
+    )
+    popularity: float = Field(
+        default=DEFAULT_POPULARITY,
+        ge=0.0,
+        le=1.0,
+        description="Default weight w of the popularity prior: rank by cosine + w*ln(1+count).",
+    )
+    min_count: int = Field(
+        default=DEFAULT_MIN_COUNT, ge=0, description="Default least corpus count of a related phrase."
+    )
+    compounds: Compounds = Field(
+        default="limit", description="Default for phrases sharing a query word: include|limit|exclude."
+    )
+    denylist: str = Field(
+        default="default",
+        description="Words and phrases never suggested: `default` (index/denylist.txt), `none`, or a file.",
     )
     fast_path: bool = Field(
         default=True,
@@ -108,6 +128,71 @@ class Settings(BaseSettings):
     reload_wait_s: float = Field(
         default=30.0, gt=0, le=600, description="How long an admin reload waits for every worker to follow."
     )
+
+    # --- security and cost limits (docs/deployment.md "Security model") -------------------------------------
+    benchmark_dirs: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Directories (besides DATA_DIR) whose files admin evaluations may read; JSON list or "
+        "comma-separated.",
+    )
+    index_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Directories (besides DATA_DIR) under which POST /v1/admin/reload may load an index.",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Accepted Host headers (TrustedHostMiddleware, `*.example.com` allowed); empty = any.",
+    )
+    search_timeout_s: float = Field(
+        default=5.0, gt=0, le=300, description="Deadline of one search in the pool (504 past it)."
+    )
+    max_concurrent_searches: int = Field(
+        default=32,
+        ge=1,
+        le=10_000,
+        description="Searches queued or running in one worker's pool at once (503 with Retry-After above).",
+    )
+    max_header_bytes: int = Field(
+        default=16_384, ge=1024, le=1 << 20, description="Largest request line + headers (431 above)."
+    )
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="Time to send a request line and headers (408, then closed)."
+    )
+    body_timeout_s: float = Field(
+        default=30.0, gt=0, le=3600, description="Time to send a request body after its headers (408)."
+    )
+    db_api_role: str = Field(
+        default="mmwe_api",
+        description="Login role the API connects as; `python -m app db upgrade --api-role` creates it.",
+    )
+    db_api_password: str | None = Field(
+        default=None, description="Password of db_api_role (set by the migration job; compose requires it)."
+    )
+    rate_limit: str | None = Field(
+        default=None,
+        description="Requests per client address and worker, e.g. '100/second;2000/minute' (the `limits` "
+        "package's notation); unset = off (app/rate_limit.py).",
+    )
+
+    @field_validator("benchmark_dirs", "index_roots", "allowed_hosts", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        """Environment values: a JSON list, or comma-separated items (blank = none)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _valid_rate(cls, value: str | None) -> str | None:
+        if value:
+            from limits import parse_many
+
+            parse_many(value)  # ValueError names what is wrong
+        return value or None
 
     @cached_property
     def resolved_index_dir(self) -> Path:

@@ -28,9 +28,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's code, not an installed copy
 
+from evaluation import BenchmarkSpec, PhraseEncoder, read_triplets, run_suite  # noqa: E402
+from evaluation.triplets import score_triplets  # noqa: E402
 from index.artifacts import load_embeddings, write_embeddings  # noqa: E402
-from index.evaluation import BenchmarkSpec, PhraseEncoder, read_triplets, run_suite  # noqa: E402
-from index.evaluation.triplets import score_triplets  # noqa: E402
 
 
 def make_data(

@@ -1,7 +1,7 @@
 """Phrase-index benchmark: build time and peak memory, loaded memory, recall@10, single-query latency
 p50/p99 in-process, batch throughput, exact-search fallback latency, and phrase-mining throughput.
 
-    python bench/index_bench.py --sizes 100000 --out /work/data/exp/index-bench-100k.json
+    python bench/index_bench.py --sizes 100000 --out data/index-bench-100k.json
     python bench/index_bench.py --sizes 1000000 --factories "auto;IVF2048,Flat;HNSW32" --threads 2
     python bench/index_bench.py --sizes 0 --mining-tokens 20000000      # mining throughput only
 
@@ -25,6 +25,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -253,7 +254,12 @@ def main() -> int:
         "--mining-tokens", type=int, default=0, help="also time mining a corpus of this many tokens"
     )
     p.add_argument("--build-args", default="", help="extra arguments for `python -m index build`")
-    p.add_argument("--workdir", type=Path, default=Path("/tmp/mmwe-index-bench"), help="scratch directory")
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "mmwe-index-bench",
+        help="scratch directory (default: $TMPDIR/mmwe-index-bench)",
+    )
     p.add_argument("--keep", action="store_true", help="keep built indexes in --workdir")
     p.add_argument("--out", type=Path, help="also write the JSON here")
     p.add_argument(

@@ -1,6 +1,6 @@
 """Load test of the service: GET /v1/related over a synthetic 1M-phrase index, in two modes.
 
-    python bench/load_bench.py --work /tmp/mmwe-load-bench          # build the index once (cached), measure
+    python bench/load_bench.py                  # build the index once (cached in data/bench), measure
     python bench/load_bench.py --work DIR --build-only              # build only (not a timing run)
     python bench/load_bench.py --work DIR --also-rates 500 --out bench/results/load_1M.json
     python bench/load_bench.py --num-phrases 100000 --no-evaluation # a smaller index, quicker
@@ -47,6 +47,7 @@ import argparse
 import functools
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -443,7 +444,12 @@ def _ts(text: str) -> float:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--work", type=Path, default=Path("/work/data/exp/bench"), help="cache of built artifacts")
+    p.add_argument(
+        "--work",
+        type=Path,
+        default=ROOT / "data" / "bench",
+        help="cache of built artifacts (default: data/bench in this checkout, as `make bench`)",
+    )
     p.add_argument("--num-phrases", type=int, default=1_000_000, help="phrases in the index (default 1M)")
     p.add_argument("--num-words", type=int, default=50_000, help="vocabulary size (default 50k)")
     p.add_argument("--dim", type=int, default=128, help="vector dimension (default 128, the paper's)")
@@ -475,6 +481,9 @@ def main() -> int:
     p.add_argument("--out", type=Path, help="also write the JSON here")
     p.add_argument("--build-only", action="store_true", help="build the index and stop")
     args = p.parse_args()
+    if not args.build_only and shutil.which("wrk") is None:
+        print(wrk.MISSING, file=sys.stderr)
+        return 2
     args.work.mkdir(parents=True, exist_ok=True)
     index = build(args)
     if args.build_only:

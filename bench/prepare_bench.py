@@ -94,6 +94,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="prepare --workers (default 2)")
     args = parser.parse_args()
     if not args.captions.is_file():
+        if args.captions == DEFAULT_CAPTIONS:  # a fresh clone without the shared data: say so, do not fail
+            where = f"../{args.captions.relative_to(ROOT.parent)}"
+            reason = f"no Flickr8k captions at {where}; pass --captions FILE"
+            print(json.dumps({"benchmark": "prepare", "skipped": reason}, indent=2))
+            return
         raise SystemExit(f"{args.captions}: caption file not found (pass --captions)")
     groups = load_captions(args.captions)
     results = {}

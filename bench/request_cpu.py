@@ -1,7 +1,6 @@
 """CPU per `GET /v1/related` request inside the app: the ASGI app called directly (uvloop, no HTTP server).
 
-    python bench/request_cpu.py --index /tmp/mmwe-load-bench/index-1000000 \\
-        --phrases /tmp/mmwe-load-bench/phrases-1000000.tsv
+    python bench/request_cpu.py --index data/bench/index-1000000 --phrases data/bench/phrases-1000000.tsv
 
 Everything the app does per request (middleware, routing, validation, the search, the JSON) without uvicorn,
 the network and the load generator, so the figure moves little with other load on the machine. Process CPU

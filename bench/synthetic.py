@@ -13,10 +13,12 @@ collocations, to time phrase mining.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
+
+from index.artifacts import write_manifest, write_vocab
+from index.corpus import CORPUS_FORMAT, CORPUS_VERSION, shard_file
 
 
 def phrase_vectors(
@@ -73,14 +75,14 @@ def write_corpus(
             if hi - lo >= 3:
                 tokens[lo : lo + 3] = (11, 15, 17)
         counts += np.bincount(tokens, minlength=len(words))
-        tokens.tofile(split / f"tokens-{shard:05d}.bin")
-        offsets.tofile(split / f"offsets-{shard:05d}.bin")
-        np.full(len(offsets) - 1, -1, "<i8").tofile(split / f"images-{shard:05d}.bin")
+        tokens.tofile(shard_file(split, "tokens", f"{shard:05d}"))
+        offsets.tofile(shard_file(split, "offsets", f"{shard:05d}"))
+        np.full(len(offsets) - 1, -1, "<i8").tofile(shard_file(split, "images", f"{shard:05d}"))
         shard += 1
         written += size
-    with open(path / "vocab.tsv", "w", encoding="utf-8") as f:
-        for w, c in zip(words, counts.tolist(), strict=True):
-            f.write(f"{w}\t{c}\n")
-    manifest = {"format": "mmwe.corpus", "version": 1, "vocab_size": len(words), "synthetic": True}
-    (path / "manifest.json").write_text(json.dumps(manifest))
+    write_vocab(path / "vocab.tsv", words, counts.tolist())
+    write_manifest(
+        path,
+        {"format": CORPUS_FORMAT, "version": CORPUS_VERSION, "vocab_size": len(words), "synthetic": True},
+    )
     return path

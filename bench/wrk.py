@@ -29,6 +29,11 @@ from typing import Any
 
 import numpy as np
 
+MISSING = (
+    "wrk (the HTTP load generator) is not installed: run `make bench`, which installs it, or "
+    "`sudo apt-get install -y wrk`"
+)
+
 CLOSED_LUA = """
 local queries = {%(queries)s}
 local i = 0
@@ -144,6 +149,8 @@ def _run(
         res = subprocess.run(
             ["wrk", *args, "--latency", "-s", f.name, base], capture_output=True, text=True, check=True
         )
+    except FileNotFoundError:
+        raise SystemExit(MISSING) from None
     finally:
         os.unlink(f.name)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

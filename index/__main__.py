@@ -7,11 +7,9 @@ purpose (bad input files, corrupt artifacts, bad queries) print one line and exi
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import sys
 
-from index.errors import MmweError
+from index import commands
 
 # Modules that provide commands, in the order --help lists them.
 COMMAND_MODULES = [
@@ -20,22 +18,8 @@ COMMAND_MODULES = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m index", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).add_parser(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (MmweError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
+CLI = commands.Cli("python -m index", __doc__, COMMAND_MODULES, guard=True)
+build_parser, main = CLI.build_parser, CLI.main
 
 if __name__ == "__main__":
     sys.exit(main())

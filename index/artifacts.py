@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, BinaryIO, Literal, TextIO, overload
 
 import numpy as np
 
@@ -22,18 +22,17 @@ from index.manifest import EmbeddingsManifest
 EMBEDDINGS_FORMAT = "mmwe.embeddings"
 EMBEDDINGS_VERSION = 1
 MANIFEST = "manifest.json"
+EMBEDDINGS_VOCAB = "vocab.tsv"  # word<TAB>count
+EMBEDDINGS_VECTORS = "vectors.npy"  # float32 [V, D]
 
 
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+def sha256_file(path: Path) -> str:
     with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _fsync_tree(root: Path) -> None:
@@ -67,10 +66,49 @@ def atomic_directory(final: Path) -> Iterator[Path]:
         raise
 
 
+@overload
+def atomic_write(path: Path, mode: Literal["wb"] = "wb") -> contextlib.AbstractContextManager[BinaryIO]: ...
+@overload
+def atomic_write(path: Path, mode: Literal["w"]) -> contextlib.AbstractContextManager[TextIO]: ...
+def atomic_write(path: Path, mode: str = "wb") -> contextlib.AbstractContextManager[IO[Any]]:
+    """Write one file atomically: `with atomic_write(path, "w") as f: f.write(...)`.
+
+    The body writes to a temporary sibling (`.<name>.tmp-<random>`, text in UTF-8); on success it is flushed,
+    fsynced and renamed over `path` in one step. If the body raises, the temporary file is removed and `path`
+    is left exactly as it was. The file counterpart of `atomic_directory`.
+    """
+    return _atomic_write(Path(path), mode)
+
+
+@contextlib.contextmanager
+def _atomic_write(path: Path, mode: str) -> Iterator[IO[Any]]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
     with open(directory / MANIFEST, "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2, sort_keys=True)
         f.write("\n")
+
+
+def up_to_date(directory: Path, fingerprint: str) -> bool:
+    """Whether `directory` holds an artifact whose manifest records this input `fingerprint` (then a rerun
+    can reuse it); False when it is missing or unreadable."""
+    try:
+        manifest = json.loads((Path(directory) / MANIFEST).read_text(encoding="utf-8"))
+        return bool(manifest.get("fingerprint") == fingerprint)
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def read_manifest(directory: Path, expected_format: str, max_version: int) -> dict[str, Any]:
@@ -176,8 +214,8 @@ def write_embeddings(
     if len(set(words)) != len(words):
         raise ValueError("vocabulary has duplicate words")
     with atomic_directory(Path(final)) as tmp:
-        write_vocab(tmp / "vocab.tsv", words, counts)
-        np.save(tmp / "vectors.npy", vectors)
+        write_vocab(tmp / EMBEDDINGS_VOCAB, words, counts)
+        np.save(tmp / EMBEDDINGS_VECTORS, vectors)
         manifest: dict[str, Any] = {
             "format": EMBEDDINGS_FORMAT,
             "version": EMBEDDINGS_VERSION,
@@ -189,7 +227,7 @@ def write_embeddings(
             "metrics": metrics,
             "seed": seed,
             "created_at": utc_now(),
-            "files": {name: sha256_file(tmp / name) for name in ("vocab.tsv", "vectors.npy")},
+            "files": {name: sha256_file(tmp / name) for name in (EMBEDDINGS_VOCAB, EMBEDDINGS_VECTORS)},
         }
         write_manifest(tmp, manifest)
     return manifest
@@ -202,8 +240,8 @@ def load_embeddings(directory: Path, *, mmap: bool = True, verify: bool = False)
     EmbeddingsManifest.parse(manifest, directory / MANIFEST)
     if verify:
         verify_checksums(directory, manifest)
-    words, counts = read_vocab(directory / "vocab.tsv")
-    vec_path = directory / "vectors.npy"
+    words, counts = read_vocab(directory / EMBEDDINGS_VOCAB)
+    vec_path = directory / EMBEDDINGS_VECTORS
     try:
         vectors = np.load(vec_path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except FileNotFoundError as exc:

@@ -1,4 +1,5 @@
 """Build an `mmwe.index` artifact (docs/formats.md §5): phrases -> vectors -> FAISS index -> directory.
+The format itself (file names, writer, reader) is `index/index_format.py`.
 
     from index.build import BuildConfig, build_index
     manifest = build_index(Path("emb"), Path("out"), corpus=Path("corpus"), config=BuildConfig())
@@ -9,7 +10,6 @@ build leaves any index already there untouched, and re-running a build is always
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -22,27 +22,21 @@ from tqdm import tqdm
 
 from index.ann import (
     create_index,
-    is_exact,
     param_name,
     set_default_params,
     set_ef_construction,
     train_and_add,
     train_size,
 )
-from index.artifacts import MANIFEST, atomic_directory, load_embeddings, sha256_file, utc_now, write_manifest
+from index.artifacts import atomic_directory, load_embeddings, utc_now
 from index.auto import choose_factory
 from index.gpu import GpuSession, use_gpu
+from index.index_format import embeddings_reference, write_index_files
 from index.mining import MiningConfig
 from index.phrases import phrase_vectors
+from index.ranking import load_denylist
 from index.tuning import tune
 from index.vocabulary import collect_phrases
-
-INDEX_FORMAT = "mmwe.index"
-INDEX_VERSION = 1
-INDEX_FILE = "index.faiss"
-PHRASES_FILE = "phrases.tsv"
-VECTORS_FILE = "phrase_vectors.npy"
-EMBEDDINGS_DIR = "embeddings"
 
 
 @dataclass(frozen=True)
@@ -60,13 +54,8 @@ class BuildConfig:
     mining: MiningConfig = field(default_factory=MiningConfig)
     splits: tuple[str, ...] = ("train",)
     corpus_phrases: bool = True  # pick up <corpus>/phrases.tsv when present
+    denylist: str = "default"  # phrases it blocks are not indexed: "default", "none" or a file
     progress: bool = True
-
-
-def write_phrases(path: Path, texts: Sequence[str], counts: Sequence[int]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for text, count in zip(texts, counts, strict=True):
-            f.write(f"{text}\t{int(count)}\n")
 
 
 def build_faiss(vectors: np.ndarray, config: BuildConfig) -> tuple[Any, dict[str, Any]]:
@@ -154,6 +143,13 @@ def build_index(
         corpus_phrases=config.corpus_phrases,
         progress=config.progress,
     )
+    denylist = load_denylist(config.denylist)
+    denied = 0
+    if denylist is not None:
+        allowed = [i for i, t in enumerate(vocab.texts) if not denylist.blocks_text(t)]
+        denied = len(vocab.texts) - len(allowed)
+        vocab.texts = [vocab.texts[i] for i in allowed]
+        vocab.counts = [vocab.counts[i] for i in allowed]
     pv = phrase_vectors(vocab.texts, emb.word_index(), emb.vectors)
     if len(pv.keep) == 0:
         raise ValueError(f"no phrase has a vector: all {len(vocab.texts)} candidates have OOV words")
@@ -161,39 +157,32 @@ def build_index(
     counts = [vocab.counts[i] for i in pv.keep]
     index, part = build_faiss(pv.vectors, config)
     with atomic_directory(Path(out)) as tmp:
-        faiss.write_index(index, str(tmp / INDEX_FILE))
-        write_phrases(tmp / PHRASES_FILE, texts, counts)
-        files = [INDEX_FILE, PHRASES_FILE]
-        if not is_exact(index):
-            np.save(tmp / VECTORS_FILE, pv.vectors)
-            files.append(VECTORS_FILE)
-        shutil.copytree(embeddings_dir, tmp / EMBEDDINGS_DIR)
-        manifest: dict[str, Any] = {
-            "format": INDEX_FORMAT,
-            "version": INDEX_VERSION,
-            "embeddings": {
-                "source": str(embeddings_dir.resolve()),
-                "model_kind": emb.manifest.get("model_kind"),
+        manifest = write_index_files(
+            tmp,
+            index,
+            texts,
+            counts,
+            pv.vectors,
+            embeddings_dir,
+            {
+                "embeddings": embeddings_reference(embeddings_dir, emb),
+                "metric": "inner_product",
+                "normalized": True,
+                "num_phrases": len(texts),
                 "dim": emb.dim,
-                "manifest_sha256": sha256_file(embeddings_dir / MANIFEST),
+                "phrase_sources": vocab.sources,
+                "phrase_policy": {
+                    "vector": "mean of word vectors, L2-normalised",
+                    "oov": "phrases with any out-of-vocabulary word are not indexed",
+                    "candidates": len(vocab.texts) + denied,
+                    "denylist": {"source": denylist.source if denylist else None, "dropped": denied},
+                    "dropped_oov": pv.dropped_oov,
+                    "dropped_zero": pv.dropped_zero,
+                },
+                **part,
+                "build_config": {k: v for k, v in asdict(config).items() if k not in ("mining", "progress")},
+                "build_seconds": round(time.perf_counter() - started, 3),
+                "created_at": utc_now(),
             },
-            "metric": "inner_product",
-            "normalized": True,
-            "num_phrases": len(texts),
-            "dim": emb.dim,
-            "phrase_sources": vocab.sources,
-            "phrase_policy": {
-                "vector": "mean of word vectors, L2-normalised",
-                "oov": "phrases with any out-of-vocabulary word are not indexed",
-                "candidates": len(vocab.texts),
-                "dropped_oov": pv.dropped_oov,
-                "dropped_zero": pv.dropped_zero,
-            },
-            **part,
-            "build_config": {k: v for k, v in asdict(config).items() if k not in ("mining", "progress")},
-            "build_seconds": round(time.perf_counter() - started, 3),
-            "created_at": utc_now(),
-            "files": {name: sha256_file(tmp / name) for name in files},
-        }
-        write_manifest(tmp, manifest)
+        )
     return manifest

@@ -102,6 +102,12 @@ def add_parser(sub: Any) -> None:
         help="words a mined multi-word phrase may not start or end with: 'default' (built-in English"
         " function words), 'none', or a file with one word per line",
     )
+    p.add_argument(
+        "--denylist",
+        default="default",
+        help="phrases containing a listed word or phrase are not indexed: 'default' (the shipped"
+        " index/denylist.txt), 'none', or a file with one word or phrase per line",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -137,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         ),
         splits=tuple(s for s in args.splits.split(",") if s),
         corpus_phrases=not args.no_corpus_phrases,
+        denylist=args.denylist,
         progress=not args.no_progress,
     )
     manifest = build_index(

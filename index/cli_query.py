@@ -1,6 +1,6 @@
 """`python -m index related|similarity|info`: query a built index from the shell; output is JSON.
 
-python -m index related --index data/index "hot dog" -k 5
+python -m index related --index data/index "hot dog" -k 5     # ranked as GET /v1/related ranks by default
 python -m index similarity --index data/index "dog" "puppy"
 python -m index info --index data/index
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import QueryError
+from index.ranking import COMPOUNDS, DEFAULT_MIN_COUNT, DEFAULT_POPULARITY, Ranking, load_denylist
 from index.search import PhraseSearcher
 
 
@@ -35,7 +36,35 @@ def add_parser(sub: Any) -> None:
     p.add_argument("query", nargs="+", help="query phrase(s); several are searched as one batch")
     p.add_argument("-k", type=int, default=10, help="hits per query (default 10)")
     p.add_argument(
-        "--exclude-query-words", action="store_true", help="drop hits sharing a word with the query"
+        "--compounds",
+        choices=COMPOUNDS,
+        default="limit",
+        help="hits sharing a query word: include, limit (at most 30%% of k) or exclude (default limit)",
+    )
+    p.add_argument(
+        "--min-count",
+        type=int,
+        default=DEFAULT_MIN_COUNT,
+        help=f"only hits seen at least this often in the corpus (default {DEFAULT_MIN_COUNT})",
+    )
+    p.add_argument(
+        "--popularity",
+        type=float,
+        default=DEFAULT_POPULARITY,
+        help=f"rank by cosine + W*ln(1+count); 0 = cosine alone (default {DEFAULT_POPULARITY})",
+    )
+    p.add_argument(
+        "--denylist",
+        default="default",
+        help="hits containing a listed word or phrase are dropped: 'default', 'none' or a file",
+    )
+    p.add_argument(
+        "--no-collapse",
+        action="store_true",
+        help="keep near-duplicates (same words up to order and plural) and spellings of the query",
+    )
+    p.add_argument(
+        "--exclude-query-words", action="store_true", help="the same as --compounds exclude (deprecated)"
     )
     p.add_argument("--exact", action="store_true", help="exact (brute-force) search instead of the ANN index")
     p.add_argument("--ef-search", type=int, help="override HNSW efSearch for this search")
@@ -68,10 +97,17 @@ def _load(args: argparse.Namespace) -> PhraseSearcher:
 def run_related(args: argparse.Namespace) -> int:
     s = _load(args)
     params = {name: v for name, v in (("efSearch", args.ef_search), ("nprobe", args.nprobe)) if v is not None}
+    ranking = Ranking(
+        popularity=args.popularity,
+        min_count=args.min_count,
+        compounds="exclude" if args.exclude_query_words else args.compounds,
+        collapse=not args.no_collapse,
+        denylist=load_denylist(args.denylist),
+    )
     results = s.related_batch(
         args.query,
         args.k,
-        exclude_query_words=args.exclude_query_words,
+        ranking=ranking,
         exact=args.exact,
         search_params=params or None,
     )

@@ -2,13 +2,15 @@
 
     from index.search import PhraseSearcher
     s = PhraseSearcher.load(Path("data/index"))
-    s.related("hot dog", k=10).hits        # [Hit(phrase, score, count), ...], best first
+    s.related("hot dog", k=10).hits        # [Hit(phrase, score, count), ...], best first (index.ranking)
     s.similarity("dog", "puppy")[0]         # cosine of the two phrase vectors
 
 Queries are embedded like phrases (mean of word vectors, L2-normalised) but skip OOV words, which are reported
-back; a query with no known word raises QueryError. The query phrase itself never appears in its hits, and a
-search always returns min(k, available) hits: when an approximate index yields too few candidates (IVF lists
-too small, many hits filtered), the search widens and finally falls back to exact search.
+back; a query with no known word raises QueryError. Candidates come by cosine and are ranked and filtered by a
+`Ranking` (index/ranking.py: popularity prior, min_count, compounds, near-duplicates, denylist; each hit keeps
+its raw cosine as `score`). The query phrase itself never appears in its hits, and a search always returns
+min(k, available) hits: when an approximate index yields too few candidates (IVF lists too small, many hits
+filtered), the search widens and finally falls back to exact search.
 
 Thread safety: all state is fixed at load; per-query search parameters travel in FAISS SearchParameters
 objects, so concurrent searches from many threads are safe.
@@ -33,15 +35,13 @@ from index.ann import (
     set_default_params,
     threads_for,
 )
-from index.artifacts import MANIFEST, Embeddings, load_embeddings, read_manifest, read_vocab, verify_checksums
-from index.build import EMBEDDINGS_DIR, INDEX_FILE, INDEX_FORMAT, INDEX_VERSION, PHRASES_FILE, VECTORS_FILE
+from index.artifacts import Embeddings
 from index.errors import ArtifactError, QueryError
 from index.gpu import GpuSession, use_gpu
-from index.manifest import IndexManifest
+from index.index_format import INDEX_FILE, read_index_files
 from index.phrases import mean_normalized_rows
+from index.ranking import DEFAULT_RANKING, Ranking, select
 from index.text import tokenize
-
-MMAP_FLAGS = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
 
 
 @dataclass(frozen=True)
@@ -66,22 +66,6 @@ class Related:
     normalized: str
     hits: list[Hit]
     oov: list[str]
-
-
-def read_faiss(path: Path, mmap: bool) -> tuple[Any, bool]:
-    """Read index.faiss (memory-mapped when asked and possible); ArtifactError naming it if unreadable."""
-    if not path.is_file():
-        raise ArtifactError(path, "missing index file")
-    if mmap:
-        try:
-            return faiss.read_index(str(path), MMAP_FLAGS), True
-        except RuntimeError:
-            pass  # this index type or file cannot be mapped: read it normally (which reports real corruption)
-    try:
-        return faiss.read_index(str(path)), False
-    except RuntimeError as exc:
-        reason = str(exc).strip().splitlines()
-        raise ArtifactError(path, f"corrupt FAISS index: {reason[-1] if reason else exc}") from exc
 
 
 class PhraseSearcher:
@@ -114,6 +98,7 @@ class PhraseSearcher:
         # Plain ndarray views: indexing a np.memmap costs several microseconds of subclass overhead per query.
         self._word_vectors = embeddings.vectors.view(np.ndarray)
         self._counts = counts.view(np.ndarray)
+        self._kept: dict[int, int] = {}  # min_count -> phrases with at least that count
         kind = cpu_index if cpu_index is not None else index  # a GPU copy reports no type: ask the CPU index
         self._exact_self = is_exact(kind)
         self._param = param_name(kind)
@@ -132,34 +117,8 @@ class PhraseSearcher:
 
         `device="gpu"` copies a Flat or IVF index to the GPU for searching (needs faiss-gpu and a GPU).
         """
-        path = Path(path)
-        manifest = read_manifest(path, INDEX_FORMAT, INDEX_VERSION)
-        IndexManifest.parse(manifest, path / MANIFEST)  # every field's type: ArtifactError naming the field
-        if verify:
-            verify_checksums(path, manifest)
-        embeddings = load_embeddings(path / EMBEDDINGS_DIR, mmap=True, verify=verify)
-        phrases, counts = read_vocab(path / PHRASES_FILE)
-        index_path = path / INDEX_FILE
-        index, mmapped = read_faiss(index_path, mmap)
-        if index.ntotal != len(phrases):
-            raise ArtifactError(
-                index_path, f"holds {index.ntotal} vectors but {PHRASES_FILE} has {len(phrases)} phrases"
-            )
-        if index.d != embeddings.dim or manifest.get("dim") != embeddings.dim:
-            raise ArtifactError(
-                index_path, f"dimension {index.d} differs from the embeddings' {embeddings.dim}"
-            )
-        vectors = None
-        if VECTORS_FILE in manifest.get("files", {}):
-            vec_path = path / VECTORS_FILE
-            try:
-                vectors = np.load(vec_path, mmap_mode="r" if mmap else None, allow_pickle=False)
-            except (OSError, ValueError, EOFError) as exc:
-                raise ArtifactError(vec_path, f"unreadable array: {exc}") from exc
-            if vectors.dtype != np.float32 or vectors.shape != (len(phrases), embeddings.dim):
-                raise ArtifactError(
-                    vec_path, f"expected float32 [{len(phrases)}, {embeddings.dim}], got {vectors.shape}"
-                )
+        files = read_index_files(path, mmap=mmap, verify=verify)
+        path, manifest, index, mmapped = files.path, files.manifest, files.index, files.mmapped
         try:
             set_default_params(index, dict(manifest.get("search_params") or {}))
         except ValueError as exc:
@@ -173,11 +132,11 @@ class PhraseSearcher:
         return cls(
             path=path,
             manifest=manifest,
-            embeddings=embeddings,
+            embeddings=files.embeddings,
             index=index,
-            phrases=phrases,
-            counts=counts,
-            vectors=vectors,
+            phrases=files.phrases,
+            counts=files.counts,
+            vectors=files.vectors,
             mmapped=mmapped,
             cpu_index=cpu_index,
         )
@@ -240,45 +199,65 @@ class PhraseSearcher:
         return scores, ids
 
     def _hits(
-        self, query: EmbeddedQuery, scores: np.ndarray, ids: np.ndarray, k: int, exclude_words: bool
+        self,
+        query: EmbeddedQuery,
+        scores: np.ndarray,
+        ids: np.ndarray,
+        k: int,
+        ranking: Ranking,
+        fill: bool = False,
     ) -> list[Hit]:
-        normalized = " ".join(query.tokens)
-        banned = set(query.tokens) if exclude_words else set()
-        hits: list[Hit] = []
         phrases, counts = self.phrases, self._counts
-        for score, i in zip(scores.tolist(), ids.tolist(), strict=True):
-            if i < 0 or len(hits) == k:
-                break
-            phrase = phrases[i]
-            if phrase == normalized or (banned and not banned.isdisjoint(phrase.split(" "))):
-                continue
-            hits.append(Hit(phrase, score, int(counts[i])))
-        return hits
+        found = ids >= 0
+        if ranking.min_count > 0:  # in numpy: most of a widened search's candidates fail it
+            found &= counts[np.where(found, ids, 0)] >= ranking.min_count
+        if not found.all():
+            scores, ids = scores[found], ids[found]
+        if ranking.popularity:  # the ranking order in numpy; `select` then reads only as far as it needs
+            order = np.argsort(-(scores + ranking.popularity * np.log1p(counts[ids])), kind="stable")
+            scores, ids = scores[order], ids[order]
+        pairs = zip(scores.tolist(), ids.tolist(), strict=True)
+        ordered = ((phrases[i], score, int(counts[i])) for score, i in pairs)
+        return [Hit(*c) for c in select(query.tokens, ordered, k, ranking, fill)]
 
-    def _first_fetch(self, k: int, exclude_words: bool) -> int:
-        return min(self.num_phrases, (4 * k + 16) if exclude_words else k + 1)
+    def _first_fetch(self, k: int, ranking: Ranking) -> int:
+        """Candidates of the first search: the ranking's need, divided by the share of phrases `min_count`
+        keeps (phrases are stored by count, descending), so that one search usually suffices."""
+        fetch = ranking.fetch_for(k)
+        if ranking.min_count > 0:
+            kept = self._kept.get(ranking.min_count)
+            if kept is None:  # counts are sorted descending: the phrases kept are a prefix
+                kept = self._kept[ranking.min_count] = int(
+                    np.count_nonzero(self._counts >= ranking.min_count)
+                )
+            fetch = int(fetch * self.num_phrases / max(kept, 1))
+            fetch = min(fetch, ranking.widen_limit(k) or fetch)
+        return min(self.num_phrases, fetch)
 
     def _complete(
         self,
         q: EmbeddedQuery,
         k: int,
-        exclude_words: bool,
+        ranking: Ranking,
         exact: bool,
         params: dict[str, int] | None,
         fetch: int,
         scores: np.ndarray,
         ids: np.ndarray,
     ) -> list[Hit]:
-        """Hits from one search row, widening (finally exact) until k hits or every phrase was seen."""
+        """Hits from one search row, widening (finally exact) until k hits, or every phrase or as many as
+        the ranking's widening limit (`Ranking.widen_limit`, a bound on a filtering ranking's work) seen."""
+        limit = min(self.num_phrases, ranking.widen_limit(k) or self.num_phrases)
         while True:
-            hits = self._hits(q, scores, ids, k, exclude_words)
-            if len(hits) == k or (fetch >= self.num_phrases and (exact or self._exact_self)):
+            final = fetch >= limit
+            hits = self._hits(q, scores, ids, k, ranking, fill=final)
+            if len(hits) == k or final or (fetch >= self.num_phrases and (exact or self._exact_self)):
                 return hits
             if fetch >= self.num_phrases or (ids < 0).any():
                 exact = exact or self.vectors is not None  # the approximate index ran out of candidates
                 if not exact and not self._exact_self:
                     return hits
-            fetch = min(self.num_phrases, fetch * 4)
+            fetch = min(limit, fetch * 4)
             s, i = self._search(q.vector[None, :], fetch, exact, params)
             scores, ids = s[0], i[0]
 
@@ -291,19 +270,19 @@ class PhraseSearcher:
         text: str,
         k: int = 10,
         *,
-        exclude_query_words: bool = False,
+        ranking: Ranking = DEFAULT_RANKING,
         exact: bool = False,
         search_params: dict[str, int] | None = None,
     ) -> Related:
-        """The k phrases nearest to `text` (cosine), best first, never `text` itself."""
+        """The k phrases related to `text`, best first under `ranking`, never `text` itself."""
         self._check_k(k)
         q = self.embed(text)
-        fetch = self._first_fetch(k, exclude_query_words)
+        fetch = self._first_fetch(k, ranking)
         scores, ids = self._search(q.vector[None, :], fetch, exact, search_params)
-        hits = self._complete(q, k, exclude_query_words, exact, search_params, fetch, scores[0], ids[0])
+        hits = self._complete(q, k, ranking, exact, search_params, fetch, scores[0], ids[0])
         return Related(query=text, normalized=" ".join(q.tokens), hits=hits, oov=q.oov)
 
-    def related_first(self, text: str, k: int = 10, *, exclude_query_words: bool = False) -> Related | None:
+    def related_first(self, text: str, k: int = 10, *, ranking: Ranking = DEFAULT_RANKING) -> Related | None:
         """`related` when one search of the index with its default parameters answers it, else None.
 
         Its search costs about `search_work` multiply-adds. None means the first fetch left fewer than k hits
@@ -312,9 +291,9 @@ class PhraseSearcher:
         """
         self._check_k(k)
         q = self.embed(text)
-        fetch = self._first_fetch(k, exclude_query_words)
+        fetch = self._first_fetch(k, ranking)
         scores, ids = self._search(q.vector[None, :], fetch, False, None)
-        hits = self._hits(q, scores[0], ids[0], k, exclude_query_words)
+        hits = self._hits(q, scores[0], ids[0], k, ranking)
         if len(hits) < k:
             return None
         return Related(query=text, normalized=" ".join(q.tokens), hits=hits, oov=q.oov)
@@ -324,7 +303,7 @@ class PhraseSearcher:
         texts: list[str],
         k: int,
         *,
-        exclude_query_words: bool = False,
+        ranking: Ranking = DEFAULT_RANKING,
         exact: bool = False,
         search_params: dict[str, int] | None = None,
     ) -> list[Related | QueryError]:
@@ -340,12 +319,10 @@ class PhraseSearcher:
                 out.append(exc)
         if not embedded:
             return out
-        fetch = self._first_fetch(k, exclude_query_words)
+        fetch = self._first_fetch(k, ranking)
         matrix = np.stack([q.vector for _, q in embedded])  # [Q, D]
         scores, ids = self._search(matrix, fetch, exact, search_params)
         for row, (i, q) in enumerate(embedded):
-            hits = self._complete(
-                q, k, exclude_query_words, exact, search_params, fetch, scores[row], ids[row]
-            )
+            hits = self._complete(q, k, ranking, exact, search_params, fetch, scores[row], ids[row])
             out[i] = Related(query=texts[i], normalized=" ".join(q.tokens), hits=hits, oov=q.oov)
         return out

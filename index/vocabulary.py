@@ -19,7 +19,7 @@ from typing import Any
 from tqdm import tqdm
 
 from index.artifacts import Embeddings
-from index.corpus import iter_chunks, open_corpus
+from index.corpus import PHRASES_FILE, iter_chunks, open_corpus
 from index.mining import MiningConfig, NgramCounter
 from index.phrases import read_phrase_list
 from index.text import normalize_phrase
@@ -82,7 +82,7 @@ def collect_phrases(
             "mined_multiword": sum(1 for p in mined if " " in p.text),
             "pruned": counter.pruned,
         }
-        own = info.path / "phrases.tsv"
+        own = info.path / PHRASES_FILE
         if corpus_phrases and own.is_file():
             lists.insert(0, own)
     else:

@@ -80,10 +80,19 @@ def used_variables(node: Any) -> set[str]:
     return set()
 
 
+# Secrets compose requires (`${VAR:?...}`): .env.example leaves them empty, so that no known password or token
+# is ever deployed; the tests fill them in as a user's .env would.
+REQUIRED_SECRETS = {"POSTGRES_PASSWORD", "MMWE_DB_API_PASSWORD", "MMWE_ADMIN_TOKEN"}
+
+
+def example_env() -> dict[str, str]:
+    return env_file(ROOT / ".env.example") | {name: f"test-{name.lower()}" for name in REQUIRED_SECRETS}
+
+
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
     text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(interpolate(text, env_file(ROOT / ".env.example")))
+    data: dict[str, Any] = yaml.safe_load(interpolate(text, example_env()))
     return data
 
 
@@ -105,14 +114,38 @@ def test_schema_is_the_compose_specification() -> None:
     assert {"services", "volumes", "networks"} <= set(schema["properties"])
 
 
-@pytest.mark.parametrize("env", ["example", "empty"])
+@pytest.mark.parametrize("env", ["example", "secrets-only"])
 def test_compose_file_validates_against_the_specification(env: str) -> None:
     text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
-    values = env_file(ROOT / ".env.example") if env == "example" else {}
+    values = example_env() if env == "example" else {name: "x" for name in REQUIRED_SECRETS}
     data = yaml.safe_load(interpolate(text, values))
     validator = jsonschema.Draft202012Validator(compose_schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
+
+
+@pytest.mark.parametrize("secret", sorted(REQUIRED_SECRETS))
+def test_secrets_are_required_and_have_no_default(secret: str) -> None:
+    """Issue 14 item 6: compose fell back to a known database password; now each secret must be set."""
+    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    assert env_file(ROOT / ".env.example")[secret] == "", f".env.example must not ship a value for {secret}"
+    for unset in ({k: v for k, v in example_env().items() if k != secret}, example_env() | {secret: ""}):
+        with pytest.raises(AssertionError, match=f"required variable {secret} is unset"):
+            interpolate(text, unset)
+    uses = re.findall(r"\$\{" + secret + r"([^}]*)\}", text)
+    assert uses and all(use.startswith(":?") for use in uses), uses
+
+
+def test_api_connects_as_the_least_privilege_role(services: dict[str, Any]) -> None:
+    api_url = services["api"]["environment"]["DATABASE_URL"]
+    migrate = services["migrate"]
+    assert api_url.startswith("postgresql+psycopg://mmwe_api:test-mmwe_db_api_password@db:5432/")
+    assert migrate["environment"]["DATABASE_URL"].startswith(
+        "postgresql+psycopg://mmwe:test-postgres_password@"
+    )
+    assert migrate["environment"]["MMWE_DB_API_PASSWORD"] == "test-mmwe_db_api_password"
+    assert "MMWE_DB_API_PASSWORD" not in services["api"]["environment"]
+    assert services["api"]["environment"]["MMWE_ADMIN_TOKEN"] == "test-mmwe_admin_token"
 
 
 def test_the_validation_catches_mistakes() -> None:
@@ -154,7 +187,7 @@ def test_database_service(services: dict[str, Any], compose: dict[str, Any]) -> 
 
 def test_migrate_then_api(services: dict[str, Any]) -> None:
     migrate, api = services["migrate"], services["api"]
-    assert migrate["command"] == ["python", "-m", "app", "db", "upgrade"]
+    assert migrate["command"] == ["python", "-m", "app", "db", "upgrade", "--api-role"]
     assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
     assert migrate["restart"] == "no"
     assert api["depends_on"]["db"]["condition"] == "service_healthy"

@@ -6,9 +6,9 @@ sets `func(args) -> int` as its default. This file only wires them together.
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import sys
+
+from index import commands
 
 # Modules that provide commands, in the order --help lists them.
 COMMAND_MODULES = [
@@ -17,21 +17,13 @@ COMMAND_MODULES = [
     "training.train",
     "training.word2vec",
     "training.evaluate_cli",
+    "training.image_triplets_cli",
+    "training.seed_study",
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).add_parser(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
-
+CLI = commands.Cli("python -m training", __doc__, COMMAND_MODULES)
+build_parser, main = CLI.build_parser, CLI.main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,6 +14,7 @@ image_id -> row. Rows are gathered per batch from the memory-mapped float16 matr
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training.corpus.shards import BOS, EOS, PAD, PreparedCorpus, Shard
+from index.corpus import BOS, EOS, PAD, PreparedCorpus, Shard
 from training.features.store import FeatureStore, load_features
 
 
@@ -155,15 +156,9 @@ class BatchStream:
         `drop_tail=False` (validation) keeps the last batches that do not divide by the world size.
         """
         limit = self.batches_per_rank() * self.world_size if drop_tail else self.num_global_batches()
-        mine = 0
-        for i, (shard, idx) in enumerate(self.global_plan(seed, epoch)):
-            if i >= limit:
-                return
-            if i % self.world_size != self.rank:
-                continue
-            mine += 1
-            if mine <= skip:
-                continue
+        # this rank takes global batches rank, rank + world_size, ... below the limit
+        mine = itertools.islice(self.global_plan(seed, epoch), self.rank, limit, self.world_size)
+        for shard, idx in itertools.islice(mine, skip, None):
             yield self.make_batch(shard, idx)
 
     def make_batch(self, shard_index: int, idx: np.ndarray) -> Batch:

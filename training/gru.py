@@ -18,14 +18,14 @@ Equations (gate order r, z, n as in `nn.GRU`):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 
 
 class _GRUSequence(torch.autograd.Function):
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         x: torch.Tensor,  # [T, B, E] time-major
         h0: torch.Tensor,  # [B, H]
@@ -57,9 +57,7 @@ class _GRUSequence(torch.autograd.Function):
         return out[1:]  # [T, B, H]
 
     @staticmethod
-    def backward(  # type: ignore[override]
-        ctx: Any, grad_out: torch.Tensor
-    ) -> tuple[torch.Tensor | None, ...]:
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x, w_ih, w_hh, out, gates, gh = ctx.saved_tensors
         steps, batch, _ = x.shape
         hidden = w_hh.shape[1]
@@ -96,11 +94,12 @@ def gru_sequence(gru: torch.nn.GRU, x: torch.Tensor, h0: torch.Tensor | None = N
     """
     if gru.num_layers != 1 or gru.bidirectional or not gru.batch_first or not gru.bias:
         raise ValueError("gru_sequence supports a single-layer, unidirectional, batch-first GRU with biases")
-    batch, hidden, dtype = x.shape[0], gru.hidden_size, gru.weight_hh_l0.dtype
+    weight_hh = cast(torch.Tensor, gru.weight_hh_l0)  # nn.Module attributes are typed loosely
+    batch, hidden, dtype = x.shape[0], gru.hidden_size, weight_hh.dtype
     with torch.autocast(x.device.type, enabled=False):
         x_tm = x.to(dtype).transpose(0, 1).contiguous()  # [T, B, E]
         start = x.new_zeros(batch, hidden, dtype=dtype) if h0 is None else h0[0].to(dtype)
-        out = _GRUSequence.apply(
-            x_tm, start, gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0
+        out: torch.Tensor = _GRUSequence.apply(  # type: ignore[no-untyped-call]
+            x_tm, start, gru.weight_ih_l0, weight_hh, gru.bias_ih_l0, gru.bias_hh_l0
         )
     return out.transpose(0, 1)  # [B, T, H]

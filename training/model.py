@@ -27,21 +27,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.corpus.shards import BOS, PAD
+from index.corpus import BOS, PAD
 from training.gru import gru_sequence
 
-MODEL_KINDS = ("text", "a", "a-noshare", "b", "c")
+ModelKind = Literal["text", "a", "a-noshare", "b", "c"]
+MODEL_KINDS: tuple[ModelKind, ...] = get_args(ModelKind)
 
 
 @dataclass
 class ModelConfig:
-    kind: str = "a"
+    kind: ModelKind = "a"
     vocab_size: int = 0
     feature_dim: int = 0  # 0 = no image features (only the `text` model may train without them)
     embed_dim: int = 128
@@ -65,7 +66,23 @@ class ModelConfig:
 
     @property
     def shares_weights(self) -> bool:
+        """The output projection is the input embedding, transposed (all but `a-noshare`)."""
         return self.kind != "a-noshare"
+
+    @property
+    def image_sets_h0(self) -> bool:
+        """Model A (and `a-noshare`): the image projection is the GRU's initial state."""
+        return self.kind in ("a", "a-noshare")
+
+    @property
+    def image_state_loss(self) -> bool:
+        """Model B: the loss pulls the final state towards the image projection."""
+        return self.kind == "b"
+
+    @property
+    def image_word_loss(self) -> bool:
+        """Model C: the loss pulls every word embedding towards the image projection."""
+        return self.kind == "c"
 
     @property
     def use_full_softmax(self) -> bool:
@@ -107,11 +124,11 @@ class MultimodalGRU(nn.Module):
         if not c.shares_weights:
             self.out_weight = nn.Parameter(torch.empty(c.vocab_size, c.embed_dim))
         self.image_fc: nn.Linear | None = None
-        if c.kind in ("a", "a-noshare", "b"):
+        if c.image_sets_h0 or c.image_state_loss:
             self.image_fc = nn.Linear(
                 c.feature_dim, c.hidden_dim
             )  # image -> h0 (A) or final-state target (B)
-        elif c.kind == "c":
+        elif c.image_word_loss:
             self.image_fc = nn.Linear(c.feature_dim, c.embed_dim)  # image -> word-embedding target (C)
         if counts is None:
             counts = torch.ones(c.vocab_size)
@@ -167,7 +184,7 @@ class MultimodalGRU(nn.Module):
         h0 = None
         if self.image_fc is not None and features is not None and has_image is not None:
             proj = self.image_projection(features, has_image)
-            if self.config.kind in ("a", "a-noshare"):
+            if self.config.image_sets_h0:
                 h0 = proj.unsqueeze(0).contiguous()  # [1, B, H]
         if emb.device.type == "cpu" and not torch.is_autocast_enabled("cpu"):
             out = gru_sequence(self.gru, emb, h0)  # [B, T, H]
@@ -204,11 +221,11 @@ class MultimodalGRU(nn.Module):
         image = torch.zeros((), device=inputs.device)
         if proj is not None and has_image is not None:
             n_img = has_image.sum().clamp(min=1).to(proj.dtype)
-            if self.config.kind == "b":
+            if self.config.image_state_loss:
                 last = out[torch.arange(out.shape[0], device=out.device), lengths - 1]  # [B, H]
                 dist = torch.linalg.vector_norm(last.float() - proj.float(), dim=1)  # [B]
                 image = (dist * has_image).sum() / n_img
-            elif self.config.kind == "c":
+            elif self.config.image_word_loss:
                 words = mask.clone()
                 words[:, 0] = False  # position 0 is <bos>; e_t runs over the sentence's words
                 dist = torch.linalg.vector_norm(emb.float() - proj.float().unsqueeze(1), dim=2)  # [B, T]

@@ -26,10 +26,12 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from index.artifacts import write_embeddings
+from index.corpus import SPECIALS, PreparedCorpus
 from index.errors import MmweError
 from training.checkpoint import load_checkpoint, save_checkpoint, save_json
-from training.corpus.shards import SPECIALS, PreparedCorpus
 from training.data import BatchStream, open_features
+from training.device import pick_device, pick_precision
+from training.init_embeddings import INIT_SCALES, InitReport, aligned_init
 from training.model import MODEL_KINDS, ModelConfig, MultimodalGRU
 
 
@@ -58,6 +60,11 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
     val_split: str = "val"
+    init_embeddings: str | None = (
+        None  # mmwe.embeddings artifact to start E from (training/init_embeddings.py)
+    )
+    init_scale: str = "std"  # std: rescale imported vectors to the init's std; none: as they are
+    preset: str | None = None  # recorded only: the CLI's --preset fills the flags above (PRESETS)
     resume: bool = False
     progress: bool = True
 
@@ -93,23 +100,6 @@ def _setup_distributed(device: torch.device) -> _Dist:
     return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def _pick_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        return torch.device("cpu")
-    return torch.device(name)
-
-
-def _pick_precision(name: str, device: torch.device) -> str:
-    if name != "auto":
-        return name
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    # bf16 autocast is ~1.5x faster on CPUs with AMX/AVX512-BF16 (bench/train_bench.py); exact fp32 elsewhere.
-    return "bf16" if torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported() else "fp32"
-
-
 def _make_optimizer(name: str, params: Any, lr: float) -> torch.optim.Optimizer:
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr)
@@ -120,7 +110,33 @@ def _make_optimizer(name: str, params: Any, lr: float) -> torch.optim.Optimizer:
     raise TrainingError(f"unknown optimizer {name!r} (sgd, adam or adagrad)")
 
 
-_RESUME_KEYS = ("corpus", "features", "optimizer", "lr", "batch_size", "max_len", "seed")
+_RESUME_KEYS = (
+    "corpus",
+    "features",
+    "optimizer",
+    "lr",
+    "batch_size",
+    "max_len",
+    "seed",
+    "init_embeddings",
+    "init_scale",
+)
+
+
+@dataclass
+class TrainState:
+    """Where a run is: saved in every checkpoint (as a dict) and restored on resume."""
+
+    epoch: int = 0  # epochs completed
+    step_in_epoch: int = 0
+    global_step: int = 0
+    tokens: int = 0  # training tokens of all ranks
+    train_seconds: float = 0.0  # without evaluation and checkpoint time
+    best_val: float = math.inf
+    best_epoch: int | None = None
+    bad_evals: int = 0  # evaluations in a row without improvement (early stopping)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    done: bool = False
 
 
 class _Trainer:
@@ -128,11 +144,11 @@ class _Trainer:
         self.cfg = cfg
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
-        self.device = _pick_device(cfg.device)
+        self.device = pick_device(cfg.device)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         self.dist = _setup_distributed(self.device)
-        self.precision = _pick_precision(cfg.precision, self.device)
+        self.precision = pick_precision(cfg.precision, self.device)
         if self.precision == "fp16" and self.device.type != "cuda":
             raise TrainingError("--precision fp16 needs a CUDA device (use bf16 or fp32 on CPU)")
         self.is_main = self.dist.rank == 0
@@ -145,9 +161,9 @@ class _Trainer:
         mc = copy.deepcopy(cfg.model)
         mc.vocab_size = self.corpus.vocab_size
         mc.feature_dim = self.features.dim if self.features is not None else 0
-        if mc.kind != "text" and self.features is None:
+        if mc.uses_images and self.features is None:
             raise TrainingError(f"model {mc.kind!r} needs image features: pass --features DIR")
-        if mc.kind == "text":
+        if not mc.uses_images:
             self.features = None
             mc.feature_dim = 0
         if self.features is not None and self.is_main:
@@ -158,7 +174,24 @@ class _Trainer:
         self.model_config = ModelConfig(**asdict(mc))
         torch.manual_seed(cfg.seed)
         counts = torch.from_numpy(self.corpus.counts.astype("float64"))
-        self.model = MultimodalGRU(self.model_config, counts).to(self.device)
+        self.model = MultimodalGRU(self.model_config, counts)
+        self.init_report: InitReport | None = None
+        if cfg.init_embeddings:
+            self.init_report = aligned_init(
+                Path(cfg.init_embeddings),
+                self.corpus.words,
+                self.model.embedding.weight,
+                target_std=self.model_config.embed_init_std,
+                scale=cfg.init_scale,
+                skip=len(SPECIALS),
+            )
+            if self.is_main:
+                r = self.init_report
+                print(
+                    f"embeddings from {r.path}: {r.matched:,} words matched, {r.missing:,} random, "
+                    f"scaled by {r.scale:.3g}"
+                )
+        self.model = self.model.to(self.device)
         self.module: torch.nn.Module = self.model
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -195,18 +228,7 @@ class _Trainer:
             if has_val
             else None
         )
-        self.state: dict[str, Any] = {
-            "epoch": 0,
-            "step_in_epoch": 0,
-            "global_step": 0,
-            "tokens": 0,
-            "train_seconds": 0.0,
-            "best_val": math.inf,
-            "best_epoch": None,
-            "bad_evals": 0,
-            "history": [],
-            "done": False,
-        }
+        self.state = TrainState()
         self.best_model: dict[str, torch.Tensor] | None = None
         self.ckpt_dir = cfg.checkpoint_path
 
@@ -215,6 +237,7 @@ class _Trainer:
         data = self.cfg.to_dict()
         data["model"] = self.model_config.to_dict()
         data["precision_used"] = self.precision
+        data["init"] = self.init_report.to_dict() if self.init_report else None
         data["world_size"] = self.dist.world_size
         return data
 
@@ -227,7 +250,7 @@ class _Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "generator": self.generator.get_state(),
-            "state": self.state,
+            "state": asdict(self.state),
         }
         save_checkpoint(self.ckpt_dir / "last.pt", state)
         save_json(self.ckpt_dir / "config.json", self._config_json())
@@ -248,7 +271,7 @@ class _Trainer:
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scaler.load_state_dict(ckpt["scaler"])
-        self.state = ckpt["state"]
+        self.state = TrainState(**ckpt["state"])
         if self.dist.world_size == 1 == old.get("world_size", 1):
             self.generator.set_state(ckpt["generator"])
         best = self.ckpt_dir / "best.pt"
@@ -258,19 +281,17 @@ class _Trainer:
 
     def metrics(self) -> dict[str, Any]:
         s = self.state
-        last_val = next(
-            (h["val_loss"] for h in reversed(s["history"]) if h.get("val_loss") is not None), None
-        )
+        last_val = next((h["val_loss"] for h in reversed(s.history) if h.get("val_loss") is not None), None)
         return {
-            "epochs_completed": s["epoch"],
-            "global_step": s["global_step"],
-            "train_tokens": s["tokens"],
-            "train_seconds": round(s["train_seconds"], 2),
-            "tokens_per_second": round(s["tokens"] / s["train_seconds"], 1) if s["train_seconds"] else None,
-            "best_val_loss": None if math.isinf(s["best_val"]) else s["best_val"],
-            "best_epoch": s["best_epoch"],
+            "epochs_completed": s.epoch,
+            "global_step": s.global_step,
+            "train_tokens": s.tokens,
+            "train_seconds": round(s.train_seconds, 2),
+            "tokens_per_second": round(s.tokens / s.train_seconds, 1) if s.train_seconds else None,
+            "best_val_loss": None if math.isinf(s.best_val) else s.best_val,
+            "best_epoch": s.best_epoch,
             "last_val_loss": last_val,
-            "history": s["history"],
+            "history": s.history,
             "precision": self.precision,
             "world_size": self.dist.world_size,
             "device": self.device.type,
@@ -303,37 +324,37 @@ class _Trainer:
         """Validate, record, keep the best weights; return True when early stopping says stop."""
         val = self.validate()
         s = self.state
-        s["history"].append(
+        s.history.append(
             {
-                "epoch": s["epoch"],
-                "step": s["global_step"],
-                "tokens": s["tokens"],
+                "epoch": s.epoch,
+                "step": s.global_step,
+                "tokens": s.tokens,
                 "epoch_done": epoch_done,
                 "train_loss": train_loss,
                 "val_loss": val,
-                "seconds": round(s["train_seconds"], 2),
+                "seconds": round(s.train_seconds, 2),
             }
         )
         if val is None:
             return False
-        if val < s["best_val"] - self.cfg.min_delta:
-            s["best_val"], s["best_epoch"], s["bad_evals"] = val, s["epoch"], 0
+        if val < s.best_val - self.cfg.min_delta:
+            s.best_val, s.best_epoch, s.bad_evals = val, s.epoch, 0
             self.best_model = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
             if self.is_main:
                 save_checkpoint(
                     self.ckpt_dir / "best.pt", {"config": self._config_json(), "model": self.best_model}
                 )
         else:
-            s["bad_evals"] += 1
-        return bool(s["bad_evals"] >= self.cfg.patience)
+            s.bad_evals += 1
+        return bool(s.bad_evals >= self.cfg.patience)
 
     def _budget_hit(self, time_over: bool | None = None) -> bool:
         c, s = self.cfg, self.state
         if time_over is None:
-            time_over = c.max_minutes is not None and s["train_seconds"] >= 60 * c.max_minutes
+            time_over = c.max_minutes is not None and s.train_seconds >= 60 * c.max_minutes
         return bool(
-            (c.max_steps is not None and s["global_step"] >= c.max_steps)
-            or (c.max_tokens is not None and s["tokens"] >= c.max_tokens)
+            (c.max_steps is not None and s.global_step >= c.max_steps)
+            or (c.max_tokens is not None and s.tokens >= c.max_tokens)
             or time_over
         )
 
@@ -343,8 +364,8 @@ class _Trainer:
         Under torchrun the ranks agree through one small all-reduce, so every rank stops at the same step.
         """
         s, c = self.state, self.cfg
-        s["train_seconds"] += seconds
-        time_over = c.max_minutes is not None and s["train_seconds"] >= 60 * c.max_minutes
+        s.train_seconds += seconds
+        time_over = c.max_minutes is not None and s.train_seconds >= 60 * c.max_minutes
         if not self.dist.enabled:
             return ntok, time_over
         t = torch.tensor([float(ntok), float(time_over)], dtype=torch.float64, device=self.device)
@@ -371,54 +392,52 @@ class _Trainer:
         resumed = cfg.resume and self.resume()
         s = self.state
         if resumed and self.is_main:
-            print(
-                f"resumed from {self.ckpt_dir / 'last.pt'} at epoch {s['epoch']}, step {s['step_in_epoch']}"
-            )
+            print(f"resumed from {self.ckpt_dir / 'last.pt'} at epoch {s.epoch}, step {s.step_in_epoch}")
         self.model.train()
         per_epoch = self.train_stream.batches_per_rank()
-        stop = s["done"] or self._budget_hit()
-        while not stop and s["epoch"] < cfg.epochs:
+        stop = s.done or self._budget_hit()
+        while not stop and s.epoch < cfg.epochs:
             bar = tqdm(
                 total=per_epoch,
-                initial=s["step_in_epoch"],
-                desc=f"epoch {s['epoch'] + 1}/{cfg.epochs}",
+                initial=s.step_in_epoch,
+                desc=f"epoch {s.epoch + 1}/{cfg.epochs}",
                 disable=not (cfg.progress and self.is_main),
                 dynamic_ncols=True,
             )
             ema: float | None = None
             window_tokens, window_start = 0, time.perf_counter()
             t0 = time.perf_counter()
-            for batch in self.train_stream.epoch(cfg.seed, s["epoch"], skip=s["step_in_epoch"]):
+            for batch in self.train_stream.epoch(cfg.seed, s.epoch, skip=s.step_in_epoch):
                 loss, ntok = self.step(batch)
                 ntok, time_over = self._account(ntok, time.perf_counter() - t0)  # batch building included
-                s["step_in_epoch"] += 1
-                s["global_step"] += 1
-                s["tokens"] += ntok
+                s.step_in_epoch += 1
+                s.global_step += 1
+                s.tokens += ntok
                 ema = loss if ema is None else 0.98 * ema + 0.02 * loss
                 window_tokens += ntok
                 bar.update(1)
-                if s["global_step"] % 10 == 0:
+                if s.global_step % 10 == 0:
                     rate = window_tokens / max(time.perf_counter() - window_start, 1e-9)
                     bar.set_postfix(loss=f"{ema:.3f}", tok_s=f"{rate:,.0f}")
                     window_tokens, window_start = 0, time.perf_counter()
-                if cfg.eval_every and s["global_step"] % cfg.eval_every == 0 and self._evaluate(False, ema):
+                if cfg.eval_every and s.global_step % cfg.eval_every == 0 and self._evaluate(False, ema):
                     stop = True
                     break
                 if self._budget_hit(time_over):
                     stop = True
                     break
-                if cfg.checkpoint_every and s["global_step"] % cfg.checkpoint_every == 0:
+                if cfg.checkpoint_every and s.global_step % cfg.checkpoint_every == 0:
                     self.save()
                 t0 = time.perf_counter()  # evaluation and checkpoint time is not training time
             bar.close()
-            if s["step_in_epoch"] >= per_epoch:
-                s["epoch"] += 1
-                s["step_in_epoch"] = 0
+            if s.step_in_epoch >= per_epoch:
+                s.epoch += 1
+                s.step_in_epoch = 0
                 stop = self._evaluate(True, ema) or stop
-            elif stop and (not s["history"] or s["history"][-1]["step"] != s["global_step"]):
+            elif stop and (not s.history or s.history[-1]["step"] != s.global_step):
                 self._evaluate(False, ema)
             self.save()
-        s["done"] = s["done"] or not self._budget_hit()  # a budget stop can be resumed with a larger budget
+        s.done = s.done or not self._budget_hit()  # a budget stop can be resumed with a larger budget
         self.save()
         return self.metrics()
 
@@ -474,6 +493,13 @@ def add_parser(subparsers: Any) -> None:
     )
     d, m = TrainConfig(corpus="", out=""), ModelConfig(kind="text")
     p.add_argument("--model", choices=MODEL_KINDS, default="a", help="model variant (default a)")
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="named recipe for the optimisation flags left at their defaults; small = "
+        + ", ".join(f"{k} {v}" for k, v in PRESETS["small"].items())
+        + " (docs/training.md; use with --init-embeddings)",
+    )
     p.add_argument("--corpus", required=True, help="prepared corpus directory (mmwe.corpus)")
     p.add_argument(
         "--features", help="image feature directory (mmwe.features); required except for --model text"
@@ -531,12 +557,45 @@ def add_parser(subparsers: Any) -> None:
         default="auto",
         help="auto: bf16 autocast on GPUs and on CPUs with AMX/AVX512-BF16, else fp32",
     )
+    p.add_argument(
+        "--init-embeddings",
+        help="mmwe.embeddings artifact (e.g. word2vec of the same corpus) to start the word embeddings from; "
+        "aligned by word, words it lacks keep the random init",
+    )
+    p.add_argument(
+        "--init-scale",
+        choices=INIT_SCALES,
+        default=d.init_scale,
+        help="std: rescale the imported vectors so their std equals --embed-init-std (default); none: as is",
+    )
     p.add_argument("--val-split", default="val", help="split used for validation (default val)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_cli)
 
 
+# Named recipes. A preset replaces the values of the flags left at their defaults; flags given explicitly win.
+# `small` is the recipe measured in docs/training.md for corpora of 50k-300k sentences on a few CPU cores;
+# pair it with --init-embeddings (a word2vec artifact of the same corpus).
+PRESETS: dict[str, dict[str, Any]] = {
+    "small": {"optimizer": "adam", "lr": 0.002, "epochs": 2, "patience": 1},
+}
+
+
+def apply_preset(args: argparse.Namespace) -> None:
+    """Fill the flags still at their TrainConfig default from `args.preset` (no-op without one)."""
+    name = getattr(args, "preset", None)
+    if not name:
+        return
+    if name not in PRESETS:
+        raise TrainingError(f"unknown preset {name!r} (choose one of {', '.join(PRESETS)})")
+    defaults = TrainConfig(corpus="", out="")
+    for key, value in PRESETS[name].items():
+        if getattr(args, key) == getattr(defaults, key):
+            setattr(args, key, value)
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    apply_preset(args)
     model = ModelConfig(
         kind=args.model,
         embed_dim=args.embed_dim,

@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from index.artifacts import write_embeddings
-from training.corpus.shards import SPECIALS, PreparedCorpus
+from index.corpus import SPECIALS, PreparedCorpus
 
 log = logging.getLogger("mmwe.word2vec")
 

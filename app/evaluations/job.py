@@ -1,8 +1,14 @@
 """The work of one evaluation run (`python -m app.evaluations.worker RUN_ID` runs `run_job`).
 
 Reads the run and its embeddings artifact from the database (DATABASE_URL), runs
-`index.evaluation.run_suite` on the embeddings, stores one `EvaluationResult` per benchmark and marks the run
+`evaluation.run_suite` on the embeddings, stores one `EvaluationResult` per benchmark and marks the run
 succeeded, or failed with the error.
+
+Baseline: when the embeddings were trained from another artifact (`python -m training train
+--init-embeddings`, recorded as `training.init.path` in their manifest, e.g. the demo's Model A started
+from word2vec) and that artifact is still on disk, the same benchmarks are run on it too and each result
+carries it under `baseline` (its model kind, path and metrics), so one evaluation shows what training on top
+of the init added.
 """
 
 from __future__ import annotations
@@ -16,17 +22,42 @@ from app.db.models import EvaluationRun, RunStatus
 from app.db.session import make_engine, make_sessionmaker
 from app.evaluations import store
 from app.settings import Settings
-from index.artifacts import load_embeddings
-from index.evaluation import BenchmarkSpec, SuiteResult, run_suite
+from evaluation import BenchmarkSpec, SuiteResult, run_suite
+from index.artifacts import Embeddings, load_embeddings
+from index.errors import MmweError
 
 
-def result_rows(result: SuiteResult) -> list[store.ResultRow]:
-    """One row per benchmark; `metrics` keeps the whole benchmark result (metrics, counts, options, ...)."""
+def result_rows(result: SuiteResult, baseline: dict[str, Any] | None = None) -> list[store.ResultRow]:
+    """One row per benchmark; `metrics` keeps the whole benchmark result (metrics, counts, options, ...).
+
+    `baseline` ({"model_kind", "path", "result": SuiteResult}) adds that artifact's result of the same
+    benchmark to each row under `baseline`."""
+    others = {b.name: b for b in baseline["result"].benchmarks} if baseline else {}
     rows = []
     for b in result.benchmarks:
         payload = {k: v for k, v in b.to_dict().items() if k not in ("name", "kind", "sha256")}
+        if baseline and b.name in others:
+            base = others[b.name].to_dict()
+            payload["baseline"] = {
+                "model_kind": baseline["model_kind"],
+                "path": baseline["path"],
+                "metrics": base["metrics"],
+                "counts": base["counts"],
+            }
         rows.append(store.ResultRow(benchmark=b.name, kind=b.kind, metrics=payload, dataset_sha256=b.sha256))
     return rows
+
+
+def init_artifact(embeddings: Embeddings) -> Embeddings | None:
+    """The artifact these embeddings were initialised from (`training.init.path`), if it still loads."""
+    init = (embeddings.manifest.get("training") or {}).get("init") or {}
+    path = init.get("path") if isinstance(init, dict) else None
+    if not path:
+        return None
+    try:
+        return load_embeddings(Path(path))
+    except MmweError:
+        return None  # moved or deleted since training: evaluate the served embeddings alone
 
 
 def evaluate(embeddings_path: Path, request: dict[str, Any]) -> list[store.ResultRow]:
@@ -37,7 +68,16 @@ def evaluate(embeddings_path: Path, request: dict[str, Any]) -> list[store.Resul
         suite = str(request["suite"])
     else:
         suite = [BenchmarkSpec(**spec) for spec in request["benchmarks"]]
-    return result_rows(run_suite(embeddings, suite, threads=1))
+    result = run_suite(embeddings, suite, threads=1)
+    init = init_artifact(embeddings)
+    if init is None:
+        return result_rows(result)
+    baseline = {
+        "model_kind": init.manifest.get("model_kind"),
+        "path": str(init.path),
+        "result": run_suite(init, suite, threads=1),
+    }
+    return result_rows(result, baseline)
 
 
 def run_job(run_id: int) -> int:

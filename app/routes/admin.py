@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
-from pathlib import Path
 
 from fastapi import APIRouter
 
@@ -14,6 +13,7 @@ from app.metrics import INDEX_RELOADS
 from app.routes.evaluations import ADMIN_ERRORS
 from app.routes.info import index_info
 from app.schemas import ReloadRequestBody, ReloadResponse, WorkerOut
+from app.security import confine, index_roots
 from index.errors import ArtifactError
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -25,6 +25,9 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
     summary="Serve another index (hot reload)",
     responses={
         **ADMIN_ERRORS,
+        403: {
+            "description": "Wrong token, admin disabled, or index_dir outside MMWE_DATA_DIR/MMWE_INDEX_ROOTS."
+        },
         422: {"description": "The index is broken; the old one keeps serving."},
         503: {"description": "Applied here, but not every worker loaded it in time; `detail` says which."},
     },
@@ -35,9 +38,7 @@ async def reload(
     """Requests in flight finish on the old index, later ones use the new one. With several workers, the
     others follow within MMWE_RELOAD_POLL_SECONDS; the answer comes once every worker serves the new index
     (200), or after MMWE_RELOAD_WAIT_S with the workers that do not (503; they keep retrying)."""
-    path = Path(body.index_dir)
-    if not path.is_absolute():
-        path = settings.data_dir / path
+    path = confine(body.index_dir, index_roots(settings), "MMWE_INDEX_ROOTS")
     previous = holder.source
     try:
         searcher = await asyncio.to_thread(holder.reload, path)

@@ -9,36 +9,54 @@ from fastapi import APIRouter, Query, Request, status
 from sqlalchemy.orm import Session
 
 from app.db.models import EvaluationRun
-from app.deps import AdminDep, DatabaseDep, SearcherDep
+from app.deps import AdminDep, DatabaseDep, SearcherDep, SettingsDep
 from app.errors import NotFound, Unprocessable
 from app.evaluations import store
 from app.schemas import EvaluationAccepted, EvaluationPage, EvaluationRequest, EvaluationRunOut
-from index.evaluation import BUILTIN_SUITES, BenchmarkError, BenchmarkSpec
+from app.security import PathNotAllowed, benchmark_roots, confine, is_admin, public_run
+from app.settings import Settings
+from evaluation import BUILTIN_SUITES, BenchmarkError, BenchmarkSpec
+from evaluation.suite import GENSIM_PREFIX
 
 router = APIRouter(tags=["evaluations"])
 
 ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No bearer token."},
-    403: {"description": "Wrong token, or admin disabled (MMWE_ADMIN_TOKEN unset)."},
+    403: {"description": "Wrong token, admin disabled (MMWE_ADMIN_TOKEN unset), or a path not allowed."},
 }
 
 
-def check_request(body: EvaluationRequest) -> None:
-    """Refuse at once what the run would fail on: unknown suite, kind or option, missing benchmark file."""
+def check_gensim_name(given: str) -> None:
+    """`gensim:NAME` (what the built-in suites use) may name a file of gensim's test data, not a path."""
+    if given.startswith(GENSIM_PREFIX):
+        name = given[len(GENSIM_PREFIX) :]
+        if "/" in name or "\\" in name or name in ("", ".", ".."):
+            raise PathNotAllowed("gensim:NAME must name a file of gensim's test data, not a path")
+
+
+def check_request(body: EvaluationRequest, settings: Settings) -> None:
+    """Refuse at once what the run would fail on: unknown suite, kind or option, missing benchmark file, a
+    file outside the allowed directories (403). Caller-given paths are replaced by their resolved form."""
     if body.suite is not None and body.suite not in BUILTIN_SUITES:
         raise Unprocessable(f"unknown suite {body.suite!r}", detail={"suites": sorted(BUILTIN_SUITES)})
+    given = body.benchmarks or []
     specs = BUILTIN_SUITES.get(body.suite or "", ()) or [
-        BenchmarkSpec(b.name, b.kind, b.path, b.options) for b in body.benchmarks or []
+        BenchmarkSpec(b.name, b.kind, b.path, b.options) for b in given
     ]
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise Unprocessable("benchmark names must be unique", detail={"names": names})
-    for spec in specs:
+    for i, spec in enumerate(specs):
+        if given:
+            check_gensim_name(given[i].path)
         try:
             spec.effective_options()
             path = spec.resolved_path()
         except (BenchmarkError, ValueError, OSError) as exc:
             raise Unprocessable(str(exc), detail={"benchmark": spec.name}) from exc
+        if given and not given[i].path.startswith(GENSIM_PREFIX):  # a caller's file: in an allowed directory
+            path = confine(path, benchmark_roots(settings), "MMWE_BENCHMARK_DIRS")
+            given[i].path = str(path)
         if not path.is_file():
             raise Unprocessable(
                 f"benchmark file not found on the server: {path}", detail={"benchmark": spec.name}
@@ -53,12 +71,17 @@ def check_request(body: EvaluationRequest) -> None:
     responses={**ADMIN_ERRORS, 422: {"description": "Unknown suite, missing benchmark file, or bad body."}},
 )
 async def trigger_evaluation(
-    request: Request, _admin: AdminDep, searcher: SearcherDep, db: DatabaseDep, body: EvaluationRequest
+    request: Request,
+    _admin: AdminDep,
+    searcher: SearcherDep,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    body: EvaluationRequest,
 ) -> EvaluationAccepted:
     """`{"suite": "default"}` runs the built-in suite; `{"benchmarks": [...]}` runs a list. Poll
     `GET /v1/evaluations/{id}`: queued -> running -> succeeded | failed (with the error). Any worker of any
     replica sharing the database may run it (the database is the queue)."""
-    await asyncio.to_thread(check_request, body)
+    await asyncio.to_thread(check_request, body, settings)
 
     def queue(session: Session) -> EvaluationRun:
         artifact = store.register_served(session, searcher)
@@ -73,13 +96,18 @@ async def trigger_evaluation(
 
 @router.get("/v1/evaluations", response_model=EvaluationPage, summary="Evaluation runs, newest first")
 async def list_evaluations(
+    request: Request,
     db: DatabaseDep,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="Runs to skip.")] = 0,
 ) -> EvaluationPage:
+    """Anonymous callers see status and metrics; errors and file paths need the admin token."""
+
     def page(session: Session) -> EvaluationPage:
         runs, total = store.list_runs(session, limit, offset)
         items = [EvaluationRunOut.model_validate(r) for r in runs]
+        if not is_admin(request):
+            items = [public_run(item) for item in items]
         return EvaluationPage(items=items, total=total, limit=limit, offset=offset)
 
     return await db.run(page)
@@ -91,7 +119,9 @@ async def list_evaluations(
     summary="One evaluation run",
     responses={404: {"description": "No such run."}},
 )
-async def get_evaluation(db: DatabaseDep, run_id: int) -> EvaluationRunOut:
+async def get_evaluation(request: Request, db: DatabaseDep, run_id: int) -> EvaluationRunOut:
+    """Anonymous callers see status and metrics; errors and file paths need the admin token."""
+
     def one(session: Session) -> EvaluationRunOut | None:
         run = store.get_run(session, run_id) if 0 < run_id < 2**31 else None
         return EvaluationRunOut.model_validate(run) if run is not None else None
@@ -99,4 +129,4 @@ async def get_evaluation(db: DatabaseDep, run_id: int) -> EvaluationRunOut:
     found = await db.run(one)
     if found is None:
         raise NotFound(f"evaluation run {run_id} not found")
-    return found
+    return found if is_admin(request) else public_run(found)

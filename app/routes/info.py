@@ -14,6 +14,7 @@ from app.deps import DatabaseDep, SearcherDep
 from app.errors import ServiceUnavailable
 from app.evaluations import store
 from app.schemas import Check, EvaluationRunOut, IndexInfo, InfoResponse, ModelInfo
+from app.security import is_admin, public_run, strip_paths
 from index.artifacts import MANIFEST, sha256_file
 from index.search import PhraseSearcher
 
@@ -67,7 +68,10 @@ def index_info(searcher: PhraseSearcher, generation: int, source: Path | None = 
 )
 async def info(request: Request, searcher: SearcherDep, db: DatabaseDep) -> InfoResponse:
     """Answers without the database too (within MMWE_DB_TIMEOUT_S when it hangs): then `latest_evaluation`
-    is null and `database` says why."""
+    is null and `database` says why.
+
+    Without the admin token the index path is its directory name, `worker_pid` is null and evaluation
+    errors are withheld."""
     model = await asyncio.to_thread(model_info, searcher)  # hashes the embeddings manifest
 
     def latest_run(session: Session) -> EvaluationRunOut | None:
@@ -80,10 +84,24 @@ async def info(request: Request, searcher: SearcherDep, db: DatabaseDep) -> Info
         latest = await db.run(latest_run)
     except ServiceUnavailable as exc:  # the database is optional for this route
         database = Check(ok=False, detail=exc.message)
-    return InfoResponse(
+    response = InfoResponse(
         model=model,
         index=index_info(searcher, request.app.state.holder.generation, request.app.state.holder.source),
         latest_evaluation=latest,
         database=database,
         worker_pid=os.getpid(),
     )
+    if is_admin(request):
+        return response
+    # absolute paths, pids and error texts are for the admin token only
+    public = InfoResponse.model_validate(
+        strip_paths(response.model_dump(exclude={"latest_evaluation", "database", "worker_pid"}))
+        | {
+            "latest_evaluation": public_run(latest) if latest is not None else None,
+            "database": database
+            if database.ok
+            else Check(ok=False, detail="database unavailable (details with the admin token)"),
+            "worker_pid": None,
+        }
+    )
+    return public

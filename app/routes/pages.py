@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from app.deps import SearcherDep
 from app.errors import NotFound
@@ -23,6 +23,20 @@ router = APIRouter()
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 MEDIA_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 STATIC_FILES = {p.name: p for p in STATIC_DIR.iterdir() if p.is_file() and p.suffix in MEDIA_TYPES}
+# The map's variants are few (72), so that all of them fit in the cache: a caller cannot make every request
+# compute a new PCA.
+MAP_SIZES = (5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+
+
+def _map_size(n: int) -> int:
+    if n not in MAP_SIZES:
+        raise ValueError(f"n must be one of {MAP_SIZES}")
+    return n
+
+
+MapSize = Annotated[int, AfterValidator(_map_size)]
+MAX_MIN_WORDS = 4
+MAP_VARIANTS = len(MAP_SIZES) * MAX_MIN_WORDS * 2
 NO_CACHE = {"Cache-Control": "no-cache"}  # revalidate (ETag) so that an upgrade shows at once
 
 
@@ -57,8 +71,8 @@ def static(name: str) -> FileResponse:
 
 def map_cache(request: Request) -> MapCache:
     cache: MapCache | None = getattr(request.app.state, "phrase_maps", None)
-    if cache is None:
-        cache = request.app.state.phrase_maps = MapCache()
+    if cache is None:  # room for every variant: each is computed at most once per served index
+        cache = request.app.state.phrase_maps = MapCache(max_entries=MAP_VARIANTS)
     return cache
 
 
@@ -71,9 +85,11 @@ def map_cache(request: Request) -> MapCache:
 def phrase_map(
     request: Request,
     searcher: SearcherDep,
-    n: Annotated[int, Query(ge=2, le=2000, description="Number of phrases, most frequent first.")] = 200,
+    n: Annotated[
+        MapSize, Query(description=f"Number of phrases, most frequent first: one of {MAP_SIZES}.")
+    ] = 200,
     min_words: Annotated[
-        int, Query(ge=1, le=8, description="Only phrases with at least this many words.")
+        int, Query(ge=1, le=MAX_MIN_WORDS, description="Only phrases with at least this many words.")
     ] = 1,
     stopwords: Annotated[bool, Query(description="Include phrases made only of function words.")] = False,
 ) -> MapResponse:

@@ -1,4 +1,6 @@
-"""`GET /v1/related`, `POST /v1/related/batch`: the k phrases nearest to a query phrase by cosine.
+"""`GET /v1/related`, `POST /v1/related/batch`: the k phrases related to a query phrase.
+
+The query contract (parameters, limits, ranking options) is app/related_query.py, shared with the fast path.
 
 The search itself (CPU-bound, FAISS releases the GIL) runs in the search pool, off the event loop, except a
 small single search (`SearchPool.related` says which and why). `GET /v1/related` is the hot path: it reads
@@ -16,7 +18,8 @@ import pydantic_core
 from fastapi import APIRouter, Query, Request, Response
 
 from app.deps import PoolDep, SearcherDep, SettingsDep
-from app.errors import BadRequest, Unprocessable
+from app.errors import Unprocessable
+from app.related_query import RelatedQuery, check_k, check_query, query_problem, ranking_for
 from app.schemas import BatchItem, BatchRequest, BatchResponse, ErrorInfo, Hit, RelatedResponse, ServedBy
 from app.serving import SearchPool
 from app.settings import Settings
@@ -69,41 +72,6 @@ def related_json(found: Related, searcher: PhraseSearcher) -> bytes:
     )
 
 
-def query_problem(q: str, settings: Settings) -> str | None:
-    if not q.strip():
-        return "q must not be empty"
-    if len(q) > settings.max_query_chars:
-        return f"q is longer than {settings.max_query_chars} characters (MMWE_MAX_QUERY_CHARS)"
-    return None
-
-
-def check_query(q: str, settings: Settings) -> str:
-    problem = query_problem(q, settings)
-    if problem is not None:
-        raise BadRequest(problem, detail={"length": len(q)})
-    return q
-
-
-def check_k(k: int, settings: Settings) -> int:
-    if k > settings.max_k:
-        raise BadRequest(f"k must be at most {settings.max_k} (MMWE_MAX_K)", detail={"k": k})
-    return k
-
-
-MAX_Q_PARAM = 10_000  # the schema's bounds; the served limits are MMWE_MAX_QUERY_CHARS and MMWE_MAX_K
-MAX_K_PARAM = 1000
-DEFAULT_K = 10
-
-QueryParam = Annotated[str, Query(description="Query phrase (one or more words).", max_length=MAX_Q_PARAM)]
-KParam = Annotated[
-    int, Query(ge=1, le=MAX_K_PARAM, description="Number of related phrases (at most MMWE_MAX_K).")
-]
-ExcludeParam = Annotated[
-    bool, Query(description="Drop phrases sharing a word with the query (as the paper's positives do).")
-]
-ExactParam = Annotated[bool, Query(description="Search exhaustively, bypassing the approximate index.")]
-
-
 @router.get(
     "/related",
     response_model=RelatedResponse,
@@ -111,19 +79,16 @@ ExactParam = Annotated[bool, Query(description="Search exhaustively, bypassing t
     responses=QUERY_ERRORS,
 )
 async def related(
-    request: Request,
-    searcher: SearcherDep,
-    q: QueryParam,
-    k: KParam = DEFAULT_K,
-    exclude_query_words: ExcludeParam = False,
-    exact: ExactParam = False,
+    request: Request, searcher: SearcherDep, params: Annotated[RelatedQuery, Query()]
 ) -> Response:
+    """Ranked by cosine and popularity, compounds limited, duplicates collapsed (docs/api.md "Ranking")."""
     state = request.app.state
     settings: Settings = state.settings
     pool: SearchPool = state.search_pool
-    check_query(q, settings)
-    check_k(k, settings)
-    found = await pool.related(searcher, q, k, exclude_query_words=exclude_query_words, exact=exact)
+    check_query(params.q, settings)
+    check_k(params.k, settings)
+    ranking = ranking_for(params, state.ranking)
+    found = await pool.related(searcher, params.q, params.k, ranking=ranking, exact=params.exact)
     return Response(related_json(found, searcher), media_type="application/json")
 
 
@@ -134,7 +99,7 @@ async def related(
     responses={**QUERY_ERRORS, 413: {"description": "Body larger than MMWE_MAX_BODY_BYTES."}},
 )
 async def related_batch(
-    searcher: SearcherDep, settings: SettingsDep, pool: PoolDep, body: BatchRequest
+    request: Request, searcher: SearcherDep, settings: SettingsDep, pool: PoolDep, body: BatchRequest
 ) -> BatchResponse:
     """Up to MMWE_MAX_BATCH queries; a query that cannot be answered gets an `error`, not the batch."""
     if len(body.queries) > settings.max_batch:
@@ -157,7 +122,7 @@ async def related_batch(
             searcher.related_batch,
             valid,
             body.k,
-            exclude_query_words=body.exclude_query_words,
+            ranking=ranking_for(body, request.app.state.ranking),
             exact=body.exact,
         )
         if valid

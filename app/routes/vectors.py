@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.deps import SearcherDep, SettingsDep
-from app.routes.related import QUERY_ERRORS, QueryParam, check_query, served_by
+from app.related_query import QueryParam, check_query
+from app.routes.related import QUERY_ERRORS, served_by
 from app.schemas import EmbeddedPhrase, SimilarityResponse, VectorResponse
 from index.search import EmbeddedQuery
 

@@ -247,3 +247,21 @@ def live_server(artifacts: Artifacts, tmp_path_factory: pytest.TempPathFactory) 
 def copy_index(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+@pytest.fixture(scope="module")
+def fast_and_route(
+    artifacts: Artifacts, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[TestClient, TestClient]]:
+    """Two apps on one index: with the `GET /v1/related` fast path, and answering by the route only."""
+    from app.db.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('fast-and-route') / 'app.db'}"
+    upgrade(url)
+    fast = create_app(make_settings(artifacts, url, fast_path=True))
+    slow = create_app(make_settings(artifacts, url, fast_path=False))
+    with (
+        TestClient(fast, raise_server_exceptions=False) as f,
+        TestClient(slow, raise_server_exceptions=False) as s,
+    ):
+        yield f, s

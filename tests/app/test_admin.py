@@ -53,13 +53,14 @@ def test_admin_is_refused_when_no_token_is_configured(
 
 
 def test_reload_swaps_the_index(client: TestClient, artifacts: Artifacts) -> None:
-    before = client.get("/v1/related", params={"q": "purple", "k": 40}).json()
+    listed = {"q": "purple", "k": 40, "min_count": 0}  # the listed phrases have no corpus count (0)
+    before = client.get("/v1/related", params=listed).json()
     assert "purple horse" not in [h["phrase"] for h in before["results"]]
     r = client.post("/v1/admin/reload", json={"index_dir": "index-hnsw"}, headers=AUTH)  # relative: DATA_DIR
     assert r.status_code == 200, r.text
     assert r.json()["previous"] == str(artifacts.index)
     assert r.json()["index"]["path"] == str(artifacts.index_hnsw) and r.json()["index"]["generation"] == 1
-    after = client.get("/v1/related", params={"q": "purple", "k": 40}).json()
+    after = client.get("/v1/related", params=listed).json()
     assert after["served_by"]["index"] == "index-hnsw"
     assert "purple horse" in [h["phrase"] for h in after["results"]]
     assert client.get("/v1/info").json()["index"]["factory"].startswith("HNSW")
@@ -85,9 +86,8 @@ def _break(src: Path, dst: Path, how: str) -> Path:
 def test_broken_index_is_rejected_and_the_old_one_keeps_serving(
     client: TestClient, artifacts: Artifacts, tmp_path: Path, how: str
 ) -> None:
-    target = (
-        tmp_path / "missing" if how == "missing" else _break(artifacts.index_hnsw, tmp_path / "broken", how)
-    )
+    under_data_dir = artifacts.root / f"broken-{tmp_path.name}"  # reload loads only under MMWE_DATA_DIR
+    target = under_data_dir if how == "missing" else _break(artifacts.index_hnsw, under_data_dir, how)
     r = client.post("/v1/admin/reload", json={"index_dir": str(target)}, headers=AUTH)
     assert r.status_code == 422, r.text
     err = r.json()["error"]

@@ -1,5 +1,5 @@
 """Evaluation runs end to end on SQLite and PostgreSQL: trigger, poll, results in the database, same numbers
-as `index.evaluation.run_suite` (the engine of the CLI evaluation); restarts; listing."""
+as `evaluation.run_suite` (the engine of the CLI evaluation); restarts; listing."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def poll(c: TestClient, run_id: int, timeout: float = 90.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     seen = []
     while time.monotonic() < deadline:
-        body: dict[str, Any] = c.get(f"/v1/evaluations/{run_id}").json()
+        body: dict[str, Any] = c.get(f"/v1/evaluations/{run_id}", headers=AUTH).json()
         if not seen or seen[-1] != body["status"]:
             seen.append(body["status"])
         if body["status"] in ("succeeded", "failed"):
@@ -61,7 +61,10 @@ def poll(c: TestClient, run_id: int, timeout: float = 90.0) -> dict[str, Any]:
 
 
 @pytest.fixture
-def benchmark_files(tmp_path: Path) -> dict[str, Path]:
+def benchmark_files(artifacts: Artifacts, tmp_path: Path) -> dict[str, Path]:
+    """Benchmark files under MMWE_DATA_DIR (the only place evaluations may read by default)."""
+    tmp_path = artifacts.root / "benchmarks" / tmp_path.name
+    tmp_path.mkdir(parents=True)
     triplets = tmp_path / "triplets.tsv"
     triplets.write_text(
         "base\tpositive\tnegative\n"
@@ -111,7 +114,7 @@ def test_evaluation_run_end_to_end(
         default_run = poll(c, default.json()["id"])
         assert default_run["status"] == "succeeded", default_run["error"]
 
-    # The same numbers as the CLI evaluation (`python -m training evaluate`) of the served embeddings.
+    # The same numbers as the CLI evaluation (`python -m evaluation evaluate`) of the served embeddings.
     suite_file = benchmark_files["triplets"].parent / "suite.json"
     suite_file.write_text(json.dumps({"name": "topics", "benchmarks": specs}))
     for service_run, suite in ((run, str(suite_file)), (default_run, "default")):
@@ -153,9 +156,14 @@ def test_failed_run_records_the_error(
         {},
         {"suite": "default", "benchmarks": []},
         {"benchmarks": []},
-        {"benchmarks": [{"name": "x", "kind": "triplets", "path": "/nonexistent/file.tsv"}]},
+        {"benchmarks": [{"name": "x", "kind": "triplets", "path": "nonexistent/file.tsv"}]},
         {"benchmarks": [{"name": "x", "kind": "sorting", "path": "/etc/hostname"}]},
         {"benchmarks": [{"name": "x", "kind": "triplets", "path": "/etc/hostname", "options": {"bogus": 1}}]},
+        {
+            "benchmarks": [
+                {"name": "x", "kind": "triplets", "path": "/etc/hostname", "options": {"bootstrap": 10**9}}
+            ]
+        },
         {"benchmarks": [{"name": "x", "kind": "triplets", "path": "/etc/hostname"}] * 2},
         {"suite": "default", "priority": "high"},
     ],

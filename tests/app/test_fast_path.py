@@ -3,76 +3,67 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import quote, quote_plus
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from starlette.types import Receive, Scope, Send
 
-from app.fast_path import RelatedFastPath, parse_k, plain_params
+from app.fast_path import RelatedFastPath, plain_params, route_params
 from app.main import create_app
+from app.related_query import PARAMS
 from tests.app.conftest import Artifacts, make_settings
 
-# Query strings as sent (raw): valid ones, odd-but-valid spellings, and every kind of invalid one.
-QUERY_STRINGS = [
-    "q=dog",
-    "q=hot+dog&k=5",
-    "q=hot%20dog&k=3&exclude_query_words=true",
-    "q=Dog!&k=010",
-    "q=dog&k=+5",
-    "q=dog&k=%205",
-    "q=dog&k=5.0",
-    "q=dog&k=1_0",
-    "q=dog&k=0",
-    "q=dog&k=-1",
-    "q=dog&k=100",
-    "q=dog&k=101",
-    "q=dog&k=1001",
-    "q=dog&k=99999999999999999999",
-    "q=dog&k=abc",
-    "q=dog&k=",
-    "q=dog&exclude_query_words=TRUE",
-    "q=dog&exclude_query_words=yes&exact=On",
-    "q=dog&exclude_query_words=0&exact=f",
-    "q=dog&exact=maybe",
-    "q=dog&exact=",
-    "q=dog&exact=%20true",
-    "q=dog&exact=true",
-    "q=dog&q=cat",
-    "q=dog&k=3&k=4",
-    "q=dog&unknown=1",
-    "q=",
-    "q=+++",
-    "q=" + "a" * 201,
-    "q=" + "dog+" * 2600,
-    "k=5",
-    "",
-    "q=zebra",
-    "q=%E2%9C%93%F0%9F%90%B6+dog",
-    "q=%FF%FEdog",
-    "q=dog%00cat",
-    "q=hot+dog+zebra&k=3",
-]
+# Values worth trying for each parameter: valid ones, odd-but-valid spellings, and every kind of invalid one.
+VALUES = {
+    "q": st.sampled_from(
+        ["dog", "hot dog", "Dog!", "zebra", "hot dog zebra", "", "   ", "a" * 201, "dog\x00cat"]
+    )
+    | st.text(max_size=12),
+    "k": st.sampled_from(
+        ["1", "3", "010", "+5", " 5", "5.0", "1_0", "0", "-1", "100", "101", "1001", "abc", ""]
+    )
+    | st.integers(-5, 2000).map(str),
+    "exact": st.sampled_from(["true", "TRUE", "On", "f", "0", "no", "maybe", "", " true"]),
+    "exclude_query_words": st.sampled_from(["true", "yes", "0", "false", "N", "x"]),
+    "compounds": st.sampled_from(["include", "limit", "exclude", "LIMIT", "none", ""]),
+    "min_count": st.sampled_from(["0", "1", "2", "5", "-1", "1e3", "2.0", "x", "1000000001"]),
+    "collapse": st.sampled_from(["true", "false", "0", "off", "nope"]),
+    "popularity": st.sampled_from(["0", "0.02", "1", "1.5", "-0.1", "nan", "inf", "1e-3", ".5", "x"]),
+    "other": st.text(max_size=4),
+}
+PARAM = st.sampled_from(sorted(VALUES))
+
+
+@st.composite
+def query_strings(draw: st.DrawFn) -> str:
+    """A raw query string: some of the route's parameters (perhaps repeated, perhaps unknown), encoded."""
+    names = draw(st.lists(PARAM, max_size=6))
+    if draw(st.booleans()):
+        names.insert(0, "q")
+    pairs = [(name, draw(VALUES[name])) for name in names]
+    raw = draw(st.booleans())  # the pairs as a browser encodes them, or with bytes no encoder would send
+    encoded = "&".join(
+        f"{quote_plus(n)}={quote_plus(v) if not raw else quote(v, safe='+ ')}" for n, v in pairs
+    )
+    return encoded
 
 
 @pytest.fixture(scope="module")
-def clients(
-    artifacts: Artifacts, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[TestClient, ...]]:
-    from app.db.migrate import upgrade
-
-    url = f"sqlite:///{tmp_path_factory.mktemp('fast-path') / 'app.db'}"
-    upgrade(url)
-    fast = create_app(make_settings(artifacts, url, fast_path=True))
-    slow = create_app(make_settings(artifacts, url, fast_path=False))
-    with (
-        TestClient(fast, raise_server_exceptions=False) as f,
-        TestClient(slow, raise_server_exceptions=False) as s,
-    ):
-        yield f, s
+def clients(fast_and_route: tuple[TestClient, TestClient]) -> tuple[TestClient, TestClient]:
+    return fast_and_route
 
 
-@pytest.mark.parametrize("query_string", QUERY_STRINGS)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query_string=query_strings())
+@example(query_string="q=dog")
+@example(query_string="q=dog&q=cat")
+@example(query_string="q=%FF%FEdog")
+@example(query_string="q=" + "dog+" * 2600)
+@example(query_string="q=hot+dog&compounds=include&min_count=0&popularity=0")
 def test_fast_path_answers_exactly_as_the_route(
     clients: tuple[TestClient, TestClient], query_string: str
 ) -> None:
@@ -156,15 +147,34 @@ def test_parameter_parsing() -> None:
     assert plain_params(b"q=hot+dog&k=5&other=1&other=2") == {"q": "hot dog", "k": "5"}
     assert plain_params(b"q=%E2%9C%93") == {"q": "\u2713"}
     assert plain_params(b"q=a&q=b") is None
-    assert parse_k(None, 100) == 10
-    assert [parse_k(raw, 100) for raw in ("1", "010", "100", "101", "0", "+1", " 1", "1.0", "\u0661")] == [
-        1,
-        10,
-        100,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-    ]
+
+
+def test_the_fast_path_parses_every_parameter_of_the_route(started: FastAPI) -> None:
+    fast = RelatedFastPath(Recorder(), started.state)
+    assert route_params(fast.route) == PARAMS
+    assert {
+        "q",
+        "k",
+        "exact",
+        "compounds",
+        "min_count",
+        "popularity",
+        "collapse",
+        "exclude_query_words",
+    } == PARAMS
+
+
+def test_a_route_parameter_unknown_to_the_fast_path_stops_the_start(started: FastAPI) -> None:
+    from fastapi.routing import APIRoute
+
+    from app.routes.related import router
+
+    route = next(r for r in router.routes if isinstance(r, APIRoute) and r.path == "/v1/related")
+    original = route.dependant.query_params
+    extra = APIRoute("/x", lambda lang: None, methods=["GET"]).dependant.query_params
+    route.dependant.query_params = [*original, *extra]
+    try:
+        with pytest.raises(RuntimeError, match="lang"):
+            RelatedFastPath(Recorder(), started.state)
+    finally:
+        route.dependant.query_params = original

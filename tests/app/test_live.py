@@ -15,10 +15,10 @@ from tests.app.conftest import AUTH, Artifacts, LiveServer, wait_for
 pytestmark = pytest.mark.slow  # starts two uvicorn worker processes (several seconds)
 
 
-def fresh_get(url: str, **params: Any) -> httpx.Response:
+def fresh_get(url: str, headers: dict[str, str] | None = None, **params: Any) -> httpx.Response:
     """One request on a new connection, so that either worker may accept it."""
     with httpx.Client(timeout=10) as c:
-        return c.get(url, params=params)
+        return c.get(url, params=params, headers=headers)
 
 
 def test_queries_over_http(live_server: LiveServer) -> None:
@@ -37,7 +37,7 @@ def test_reload_reaches_every_worker_and_metrics_add_up(
     pids_before = set()
 
     def both_workers_seen() -> bool:
-        r = fresh_get(live_server.url + "/v1/info")  # a worker still starting answers 503
+        r = fresh_get(live_server.url + "/v1/info", AUTH)  # a worker still starting answers 503
         if r.status_code == 200:
             pids_before.add(r.json()["worker_pid"])
         return len(pids_before) == 2
@@ -52,7 +52,7 @@ def test_reload_reaches_every_worker_and_metrics_add_up(
     seen: dict[int, str] = {}
 
     def every_worker_on_the_new_index() -> bool:
-        info = fresh_get(live_server.url + "/v1/info").json()
+        info = fresh_get(live_server.url + "/v1/info", AUTH).json()  # pids and paths: admin only
         seen[info["worker_pid"]] = info["index"]["path"]
         return len(seen) == 2
 

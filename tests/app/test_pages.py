@@ -104,19 +104,21 @@ def test_map_cache_is_per_loaded_index(index_dir: Path) -> None:
 
 
 def test_map_endpoint(client: TestClient) -> None:
-    response = client.get("/v1/map", params={"n": 6})
+    response = client.get("/v1/map", params={"n": 5})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["method"] == "pca" and body["index"] == "index"
-    assert len(body["points"]) == 6 and body["num_phrases"] >= len(body["points"])
+    assert len(body["points"]) == 5 and body["num_phrases"] >= len(body["points"])
     assert set(body["points"][0]) == {"phrase", "count", "x", "y"}
     assert 0 < body["explained_variance_ratio"][1] <= body["explained_variance_ratio"][0] < 1
-    assert client.get("/v1/map", params={"n": 6}).json() == body
+    assert client.get("/v1/map", params={"n": 5}).json() == body
     multi = client.get("/v1/map", params={"min_words": 2, "stopwords": "true"}).json()
     assert sorted(p["phrase"] for p in multi["points"]) == sorted(PHRASES)
 
 
-@pytest.mark.parametrize("params", [{"n": 1}, {"n": 2001}, {"min_words": 0}, {"n": "many"}])
+@pytest.mark.parametrize(
+    "params", [{"n": 1}, {"n": 2001}, {"n": 6}, {"min_words": 0}, {"min_words": 5}, {"n": "many"}]
+)
 def test_map_rejects_bad_parameters(client: TestClient, params: dict[str, object]) -> None:
     response = client.get("/v1/map", params=params)
     assert response.status_code == 422
@@ -165,3 +167,16 @@ def test_static_files_fetch_nothing_from_the_network() -> None:
         urls = set(re.findall(r"(?:https?:)?//[\w.-]+\.[a-z]{2,}[^\s\"'<>)]*", text))
         assert urls <= {"http://www.w3.org/2000/svg"}, f"{path.name} references {urls}"
         assert "import(" not in text and "@import" not in text, path.name
+
+
+def test_map_variants_are_few_and_all_cached(client: TestClient) -> None:
+    """Issue 14: /v1/map accepted 32k parameter combinations, each a new PCA; now every variant fits the
+    cache, so a caller cannot make each request compute a map."""
+    from app.routes.pages import MAP_VARIANTS
+
+    assert MAP_VARIANTS <= 100
+    assert client.get("/v1/map", params={"n": 137}).status_code == 422
+    for n in (5, 10, 20):
+        assert client.get("/v1/map", params={"n": n}).status_code == 200
+    cache = client.app.state.phrase_maps  # type: ignore[attr-defined]
+    assert cache.max_entries == MAP_VARIANTS

@@ -11,6 +11,7 @@ import pytest
 
 from app import serving
 from app.serving import SearchPool
+from index.ranking import Ranking
 from index.search import PhraseSearcher, Related
 from tests.app.conftest import Artifacts
 
@@ -42,7 +43,7 @@ def threads_used(searcher: PhraseSearcher, monkeypatch: pytest.MonkeyPatch) -> l
 
 
 def answer(pool: SearchPool, searcher: PhraseSearcher, q: str, k: int, exact: bool = False) -> Related:
-    return asyncio.run(pool.related(searcher, q, k, exclude_query_words=False, exact=exact))
+    return asyncio.run(pool.related(searcher, q, k, ranking=Ranking(), exact=exact))
 
 
 def test_small_search_runs_inline_and_matches_the_searcher(

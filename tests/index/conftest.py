@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from index.artifacts import write_embeddings, write_manifest, write_vocab
-from training.corpus.shards import SPECIALS, ShardWriter
+from index.corpus import SPECIALS, ShardWriter
 
 PLANTED = ["hot dog", "ice cream", "new york city", "the big red barn door"]
 

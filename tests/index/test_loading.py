@@ -12,6 +12,7 @@ import pytest
 from index.ann import omp_threads
 from index.build import BuildConfig, build_index
 from index.gpu import gpu_count
+from index.ranking import Ranking
 from index.search import PhraseSearcher
 
 
@@ -36,7 +37,8 @@ def test_exclude_words_on_approximate_index(tmp_path: Path, big_embeddings: Path
         big_embeddings, out, config=BuildConfig(factory="IVF64,Flat", num_queries=100, progress=False)
     )
     s = PhraseSearcher.load(out)
-    r = s.related("aaw0 bbw1", k=15, exclude_query_words=True, search_params={"nprobe": 1})
+    exclude = Ranking(popularity=0.0, min_count=0, compounds="exclude", collapse=False)
+    r = s.related("aaw0 bbw1", k=15, ranking=exclude, search_params={"nprobe": 1})
     assert len(r.hits) == 15 and all(h.phrase not in ("aaw0", "bbw1") for h in r.hits)
     scores = [h.score for h in r.hits]
     assert scores == sorted(scores, reverse=True)

@@ -13,7 +13,11 @@ from index.artifacts import load_embeddings
 from index.build import BuildConfig, build_index
 from index.errors import QueryError
 from index.phrases import mean_normalized, mean_normalized_rows
+from index.ranking import Ranking
 from index.search import PhraseSearcher, Related
+
+COSINE = Ranking.cosine()
+EXCLUDE = Ranking(popularity=0.0, min_count=0, compounds="exclude", collapse=False)
 
 QUIET = {"progress": False}
 
@@ -53,7 +57,7 @@ def test_exact_index_returns_true_neighbours(flat_index: PhraseSearcher) -> None
     assert s.manifest["factory"] == "Flat" and s.manifest["recall"]["recall_at_k"] == 1.0
     assert "hot dog" in s.phrases and "new york city" in s.phrases
     for query in ("hot dog", "ice", "aaw0 new", "the big red barn door"):
-        got = s.related(query, k=8)
+        got = s.related(query, k=8, ranking=COSINE)
         expected = brute_force(s, query, 8)
         assert [h.phrase for h in got.hits] == [p for p, _ in expected]
         np.testing.assert_allclose([h.score for h in got.hits], [sc for _, sc in expected], atol=1e-5)
@@ -88,23 +92,23 @@ def test_query_embedding_and_errors(flat_index: PhraseSearcher) -> None:
 
 def test_k_larger_than_collection_and_word_exclusion(flat_index: PhraseSearcher) -> None:
     s = flat_index
-    everything = s.related("hot dog", k=10_000)
+    everything = s.related("hot dog", k=10_000, ranking=COSINE)
     assert len(everything.hits) == s.num_phrases - 1
-    filtered = s.related("hot dog", k=10_000, exclude_query_words=True)
+    filtered = s.related("hot dog", k=10_000, ranking=EXCLUDE)
     assert all("hot" not in h.phrase.split() and "dog" not in h.phrase.split() for h in filtered.hits)
     assert len(filtered.hits) == sum(1 for p in s.phrases if not {"hot", "dog"} & set(p.split()))
-    few = s.related("hot dog", k=3, exclude_query_words=True)
+    few = s.related("hot dog", k=3, ranking=EXCLUDE)
     assert [h.phrase for h in few.hits] == [h.phrase for h in filtered.hits[:3]]
 
 
 def test_related_first_is_related_or_none(flat_index: PhraseSearcher) -> None:
     s = flat_index
     assert s.search_work == s.num_phrases * s.dim  # Flat: every vector once
-    for text, k, exclude in (("hot dog", 5, False), ("hot dog", 3, True), ("ice", 1, False)):
-        assert s.related_first(text, k, exclude_query_words=exclude) == s.related(
-            text, k, exclude_query_words=exclude
-        )
-    assert s.related_first("hot dog", s.num_phrases) is None  # the query phrase itself leaves k - 1 hits
+    for text, k, ranking in (("hot dog", 5, COSINE), ("hot dog", 3, EXCLUDE), ("ice", 1, Ranking())):
+        assert s.related_first(text, k, ranking=ranking) == s.related(text, k, ranking=ranking)
+    assert (
+        s.related_first("hot dog", s.num_phrases, ranking=COSINE) is None
+    )  # the query phrase itself leaves k - 1 hits
     with pytest.raises(QueryError):
         s.related_first("qqq")
 

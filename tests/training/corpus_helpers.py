@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from index.artifacts import write_manifest, write_vocab
-from training.corpus.shards import CORPUS_FORMAT, CORPUS_VERSION, SPECIALS, ShardWriter
+from index.corpus import CORPUS_FORMAT, CORPUS_VERSION, SPECIALS, ShardWriter
 
 Sentence = tuple[Sequence[str], int]  # (words, image_number or -1)
 

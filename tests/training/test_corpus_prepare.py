@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from index.corpus import BOS, UNK, PreparedCorpus
 from training.__main__ import main
-from training.corpus.shards import BOS, UNK, PreparedCorpus
 
 CAPTIONS = {
     "1000268201_693b08cb0e.jpg": [

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from index.corpus import PreparedCorpus
 from training.__main__ import main
 from training.corpus.demo import TUXPAINT_DIR, WORDNET_DIR, read_tuxpaint, read_wordnet
 from training.corpus.readers import read_coco, read_flickr8k
 from training.corpus.records import Problems
-from training.corpus.shards import PreparedCorpus
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from training.corpus.shards import BOS, EOS, PAD
+from index.corpus import BOS, EOS, PAD
 from training.model import ModelConfig, MultimodalGRU, negative_log_probs
 
 V, FDIM = 30, 6

@@ -29,10 +29,19 @@ import numpy as np
 from tqdm import tqdm
 
 from index.artifacts import read_manifest, sha256_file, utc_now, write_manifest, write_vocab
+from index.corpus import (
+    CORPUS_FORMAT,
+    CORPUS_VERSION,
+    IMAGES_FILE,
+    PHRASES_FILE,
+    SPECIALS,
+    UNK,
+    VOCAB_FILE,
+    ShardWriter,
+)
 from index.text import normalize_phrase
 from training.corpus.clean import CleanOptions, CleanStats, clean_sentences
 from training.corpus.records import SPLITS, Problems, Record
-from training.corpus.shards import CORPUS_FORMAT, CORPUS_VERSION, SPECIALS, UNK, ShardWriter
 from training.corpus.sources import SourceSpec, iter_records
 
 T = TypeVar("T")
@@ -301,7 +310,7 @@ def write_corpus(
     unk_tokens = sum(c for c in counts.values() if c < chosen)
     n_sent = stats.sentences_out
     words = [*SPECIALS, *(w for w, _ in kept)]
-    write_vocab(out_dir / "vocab.tsv", words, [0, unk_tokens, n_sent, n_sent, *(c for _, c in kept)])
+    write_vocab(out_dir / VOCAB_FILE, words, [0, unk_tokens, n_sent, n_sent, *(c for _, c in kept)])
     # train/ and val/ always exist (maybe empty); other splits (test/) only when a source has them
     writers = {split: ShardWriter(out_dir / split, shard_tokens) for split in ("train", "val")}
     split_counts = {split: {"num_records": 0, "num_images": 0} for split in writers}
@@ -311,7 +320,7 @@ def write_corpus(
     try:
         batches = _line_batches([p / "cleaned.tsv" for p in part_dirs])
         results = _ordered_map(pool, _map_lines, batches, ahead=2 * workers)
-        with open(out_dir / "images.tsv", "w", encoding="utf-8") as images:
+        with open(out_dir / IMAGES_FILE, "w", encoding="utf-8") as images:
             for mapped in results:
                 for split, image_id, image, ids, lengths in mapped:
                     if split not in writers:
@@ -336,10 +345,10 @@ def write_corpus(
         info = writer.close()
         splits[split] = {**split_counts[split], **info}
     if phrases:
-        _write_counts(out_dir / "phrases.tsv", phrases)
+        _write_counts(out_dir / PHRASES_FILE, phrases)
     if problems.count:
         problems.write_tsv(out_dir / "malformed.tsv")
-    files = [name for name in ("vocab.tsv", "images.tsv", "phrases.tsv") if (out_dir / name).exists()]
+    files = [name for name in (VOCAB_FILE, IMAGES_FILE, PHRASES_FILE) if (out_dir / name).exists()]
     manifest: dict[str, Any] = {
         "format": CORPUS_FORMAT,
         "version": CORPUS_VERSION,

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from index.artifacts import MANIFEST, atomic_directory
+from index.artifacts import atomic_directory, up_to_date
 from index.errors import ArtifactError
 from training.corpus.clean import DEFAULT_DEDUP_THRESHOLD, DEFAULT_MIN_WORDS, CleanOptions
 from training.corpus.demo import TUXPAINT_DIR, WORDNET_DIR
@@ -158,15 +158,6 @@ def sources_of(args: argparse.Namespace) -> list[SourceSpec]:
     return specs
 
 
-def _up_to_date(path: Path, fingerprint: str) -> bool:
-    try:
-        return bool(
-            json.loads((path / MANIFEST).read_text(encoding="utf-8")).get("fingerprint") == fingerprint
-        )
-    except (OSError, ValueError):
-        return False
-
-
 def run(args: argparse.Namespace) -> int:
     sources = sources_of(args)
     if not sources:
@@ -209,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.shard_index is not None:
             path = parts_dir / f"part-{args.shard_index:05d}-of-{args.num_shards:05d}"
-            if not args.force and _up_to_date(path, part_fp):
+            if not args.force and up_to_date(path, part_fp):
                 print(f"{path}: up to date (same sources and options); --force rebuilds")
                 return 0
             with atomic_directory(path) as tmp:
@@ -218,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
                 )
             print(json.dumps({"part": str(path), "stats": m["stats"], "malformed": m["malformed"]}, indent=2))
             return 0
-        if not args.force and _up_to_date(out, corpus_fp):
+        if not args.force and up_to_date(out, corpus_fp):
             print(f"{out}: up to date (same sources and options); --force rebuilds")
             return 0
         write_args = {
@@ -231,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
         }
         if args.merge:
             parts = [parts_dir / f"part-{i:05d}-of-{args.num_shards:05d}" for i in range(args.num_shards)]
-            missing = [str(p) for p in parts if not _up_to_date(p, part_fp)]
+            missing = [str(p) for p in parts if not up_to_date(p, part_fp)]
             if missing:
                 print(
                     f"error: parts missing or prepared with other options: {', '.join(missing)}",

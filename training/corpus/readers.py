@@ -22,11 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from training.corpus.records import Problems, Record
-
-
-def is_url(text: str) -> bool:
-    return text.startswith(("http://", "https://"))
+from training.corpus.records import Problems, Record, is_url
 
 
 def _sentences(value: Any) -> list[str] | None:

@@ -13,6 +13,11 @@ from typing import Any
 SPLITS = ("train", "val", "test")
 
 
+def is_url(ref: str) -> bool:
+    """Whether an image reference is a web address (fetched with --download) rather than a file path."""
+    return ref.startswith(("http://", "https://"))
+
+
 @dataclass
 class Record:
     """One image with its raw sentences, or a text-only group of sentences (`image_id is None`).

@@ -25,8 +25,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from index.artifacts import MANIFEST, atomic_directory
-from index.errors import ArtifactError, MmweError
+from index.artifacts import atomic_directory, up_to_date
+from index.corpus import IMAGES_FILE, read_images
+from index.errors import MmweError
 
 # torch and the backbones are imported inside _run, so that the other commands start fast.
 BACKBONES = ("efficientnet-lite0", "vgg16")
@@ -105,33 +106,17 @@ def image_list(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     refs: list[str] = []
     seen: set[str] = set()
     if args.corpus is not None:
-        path = args.corpus / "images.tsv"
-        if not path.is_file():
-            raise ArtifactError(path, "missing file (is this a prepared corpus?)")
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                parts = line.rstrip("\n").split("\t")
-                if len(parts) != 3:
-                    raise ArtifactError(path, f"line {lineno}: expected image_number<TAB>image_id<TAB>path")
-                if parts[1] not in seen:
-                    seen.add(parts[1])
-                    ids.append(parts[1])
-                    refs.append(parts[2])
+        for _, image_id, ref in read_images(args.corpus / IMAGES_FILE):
+            if image_id not in seen:
+                seen.add(image_id)
+                ids.append(image_id)
+                refs.append(ref)
     else:
         root = args.image_dir
         for file in sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()):
             ids.append(str(file.relative_to(root)))
             refs.append(str(file))
     return ids, refs
-
-
-def _up_to_date(path: Path, fingerprint: str) -> bool:
-    try:
-        return bool(
-            json.loads((path / MANIFEST).read_text(encoding="utf-8")).get("fingerprint") == fingerprint
-        )
-    except (OSError, ValueError):
-        return False
 
 
 def _shards(args: argparse.Namespace) -> tuple[int, int | None]:
@@ -155,8 +140,9 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import torch
 
+    from training.device import pick_device
     from training.features.backbones import make_backbone
-    from training.features.extract import extract_to_work, finalize, import_npy, merge_stores, pick_device
+    from training.features.extract import extract_to_work, finalize, import_npy, merge_stores
     from training.features.images import FetchOptions
 
     out: Path = args.out
@@ -183,7 +169,7 @@ def _run(args: argparse.Namespace) -> int:
     }
     fingerprint = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     if args.merge:
-        missing = [str(p) for p in part_names if not _up_to_date(p, fingerprint)]
+        missing = [str(p) for p in part_names if not up_to_date(p, fingerprint)]
         if missing:
             raise MmweError(f"parts missing or computed with other options: {', '.join(missing)}")
         with atomic_directory(out) as tmp:
@@ -193,7 +179,7 @@ def _run(args: argparse.Namespace) -> int:
     target = out if num == 1 else part_names[index if index is not None else 0]
     if num > 1 and index is None:
         raise MmweError("with --num-shards > 1 give --shard-index (or --merge)")
-    if not args.force and _up_to_date(target, fingerprint):
+    if not args.force and up_to_date(target, fingerprint):
         print(f"{target}: up to date; --force recomputes")
         return 0
     if index is not None:

@@ -20,18 +20,13 @@ import torch
 from tqdm import tqdm
 
 from index.errors import MmweError
+from training.device import pick_device
 from training.features.backbones import Backbone
 from training.features.images import FetchOptions, ImageDataset
 from training.features.store import FeatureWriter, load_features, read_failed
 
 PENDING, DONE, FAILED = 0, 1, 2
 FLUSH_EVERY = 8  # batches
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def _open_work(work: Path, fingerprint: str, count: int, dim: int) -> tuple[np.memmap, np.memmap]:

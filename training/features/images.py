@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from index.artifacts import atomic_write
+from training.corpus.records import is_url
 from training.features.backbones import Preprocessing
 
 
@@ -32,10 +33,6 @@ class FetchOptions:
     retries: int = 3
     timeout: float = 20.0
     backoff: float = 1.0
-
-
-def is_url(ref: str) -> bool:
-    return ref.startswith(("http://", "https://"))
 
 
 def fetch(url: str, options: FetchOptions) -> Path:
@@ -54,9 +51,8 @@ def fetch(url: str, options: FetchOptions) -> Path:
         try:
             with urllib.request.urlopen(url, timeout=options.timeout) as response:
                 data = response.read()
-            tmp = path.with_name(f".{digest}.{os.getpid()}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            with atomic_write(path) as f:
+                f.write(data)
             return path
         except OSError as exc:  # URLError, HTTPError, timeouts are all OSErrors
             last = exc
