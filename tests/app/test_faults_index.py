@@ -90,7 +90,10 @@ def test_a_failed_follow_shows_in_readyz_and_metrics_and_is_retried(
 def test_admin_reload_answers_when_every_worker_has_the_new_index(
     artifacts: Artifacts, tmp_path: Path, sqlite_url: str
 ) -> None:
-    with serve(artifacts, tmp_path, sqlite_url) as s, httpx.Client(timeout=60) as c:
+    with (
+        serve(artifacts, tmp_path, sqlite_url, MMWE_INDEX_ROOTS=str(tmp_path)) as s,
+        httpx.Client(timeout=60) as c,
+    ):
         r = c.post(s.url + "/v1/admin/reload", json={"index_dir": str(artifacts.index_hnsw)}, headers=AUTH)
         assert r.status_code == 200, r.text
         workers = r.json()["workers"]
@@ -180,7 +183,7 @@ def test_a_malformed_manifest_is_503_at_start_and_422_on_reload(
         assert ready.status_code == 503 and "manifest.json" in ready.json()["index"]["detail"], ready.text
         r = c.get("/v1/related", params={"q": "dog"})
         assert r.status_code == 503 and "manifest.json" in json.dumps(r.json())
-    with TestClient(create_app(make_settings(artifacts, sqlite_url))) as c:
+    with TestClient(create_app(make_settings(artifacts, sqlite_url, index_roots=[tmp_path]))) as c:
         r = c.post("/v1/admin/reload", json={"index_dir": str(bad)}, headers=AUTH)
         assert r.status_code == 422 and "manifest.json" in r.json()["error"]["message"], r.text
         assert c.get("/readyz").status_code == 200
