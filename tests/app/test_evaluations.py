@@ -198,7 +198,7 @@ def test_a_restart_fails_runs_without_a_heartbeat_and_runs_the_queue(
     settings = make_settings(artifacts, migrated_database_url, eval_max_running=2, eval_poll_seconds=0.1)
     with TestClient(create_app(settings)) as c:
         done = poll(c, queued.id)
-        got = {i: c.get(f"/v1/evaluations/{i}").json() for i in (dead.id, alive.id)}
+        got = {i: c.get(f"/v1/evaluations/{i}", headers=AUTH).json() for i in (dead.id, alive.id)}
     assert done["status"] == "succeeded", done
     assert got[dead.id]["status"] == "failed" and "heartbeat" in got[dead.id]["error"]
     assert got[alive.id]["status"] == "running"  # another replica's run, heartbeat fresh

@@ -62,7 +62,7 @@ def post_run(server: LiveServer, body: dict[str, Any]) -> int:
 
 def get_run(server: LiveServer, run_id: int) -> dict[str, Any]:
     with httpx.Client(timeout=10) as c:
-        body: dict[str, Any] = c.get(f"{server.url}/v1/evaluations/{run_id}").json()
+        body: dict[str, Any] = c.get(f"{server.url}/v1/evaluations/{run_id}", headers=AUTH).json()
     return body
 
 
@@ -132,6 +132,7 @@ def test_a_killed_worker_takes_its_evaluation_with_it(artifacts: Artifacts, tmp_
         "MMWE_EVAL_POLL_SECONDS": "0.2",
         "MMWE_EVAL_HEARTBEAT_S": "0.5",
         "MMWE_EVAL_HEARTBEAT_GRACE_S": "3",
+        "MMWE_BENCHMARK_DIRS": str(tmp_path),
     }
     with serve(artifacts, tmp_path, url, **env) as s:
         run_id = post_run(s, {"benchmarks": [{"name": "big", "kind": "triplets", "path": str(bench)}]})
@@ -160,7 +161,12 @@ def test_a_run_past_its_timeout_is_killed_and_failed(artifacts: Artifacts, tmp_p
     url = f"sqlite:///{tmp_path / 'app.db'}"
     upgrade(url)
     bench = big_triplets(tmp_path / "big.tsv")
-    env = {"MMWE_EVAL_POLL_SECONDS": "0.2", "MMWE_EVAL_TIMEOUT_S": "1", "MMWE_EVAL_HEARTBEAT_S": "0.2"}
+    env = {
+        "MMWE_EVAL_POLL_SECONDS": "0.2",
+        "MMWE_EVAL_TIMEOUT_S": "1",
+        "MMWE_EVAL_HEARTBEAT_S": "0.2",
+        "MMWE_BENCHMARK_DIRS": str(tmp_path),
+    }
     with serve(artifacts, tmp_path, url, **env) as s:
         run_id = post_run(s, {"benchmarks": [{"name": "big", "kind": "triplets", "path": str(bench)}]})
         run = wait_finished(s, [run_id], timeout=60)[0]
