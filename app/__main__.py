@@ -15,6 +15,8 @@ from pathlib import Path
 
 from app.settings import Settings
 
+WORKER_HEALTHCHECK_S = 30
+
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run uvicorn; the launch's workers share a reload file and a Prometheus dir (a fresh temp dir)."""
@@ -42,6 +44,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=settings.port,
             workers=settings.workers,
             log_level=settings.log_level,
+            # uvicorn kills a worker that does not answer its health check in time (default 5 s), which on a
+            # loaded machine can be a worker still importing: a restart loop. Be patient.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
             http=GuardedHttpToolsProtocol,  # header size limit, header and body read timeouts
         )
     finally:

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from app.db.access import Database
 from app.errors import ServiceUnavailable
 from app.security import admin_problem
 from app.serving import IndexHolder, SearchPool
@@ -41,6 +42,11 @@ async def get_searcher(request: Request) -> PhraseSearcher:
 async def get_pool(request: Request) -> SearchPool:
     pool: SearchPool = request.app.state.search_pool
     return pool
+
+
+async def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -73,4 +79,5 @@ HolderDep = Annotated[IndexHolder, Depends(get_holder)]
 SearcherDep = Annotated[PhraseSearcher, Depends(get_searcher)]
 PoolDep = Annotated[SearchPool, Depends(get_pool)]
 SessionDep = Annotated[Session, Depends(get_session)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
 AdminDep = Annotated[str, Depends(require_admin)]

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Send
 
@@ -91,6 +92,13 @@ class GatewayTimeout(ApiError):
     code = "search_timeout"
 
 
+def database_error(exc: BaseException) -> ServiceUnavailable:
+    """The 503 for a database failure: its first line, no traceback (a database fault is never a 500)."""
+    orig = getattr(exc, "orig", None) or exc
+    first = (str(orig).strip().splitlines() or [type(exc).__name__])[0]
+    return ServiceUnavailable(f"database unavailable: {first}", headers={"Retry-After": "5"})
+
+
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 400: "bad_request"}
 
 
@@ -125,6 +133,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ArtifactError)
     async def artifact_error(_: Request, exc: ArtifactError) -> JSONResponse:
         return _json(422, "bad_artifact", str(exc))
+
+    @app.exception_handler(SQLAlchemyError)
+    async def sqlalchemy_error(_: Request, exc: SQLAlchemyError) -> JSONResponse:
+        log.warning("database error: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return await api_error(_, database_error(exc))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,7 +1,7 @@
 """The FastAPI application factory. `uvicorn --factory app.main:create_app`, or `python -m app serve`.
 
-The lifespan (never import time) loads the phrase index, marks evaluation runs cut off by a restart failed,
-starts the evaluation runner and the reload watcher. A missing or broken index leaves the service up,
+The lifespan (never import time) loads the phrase index, starts the evaluation runner (the database is its
+queue) and the reload watcher. A missing or broken index leaves the service up,
 answering 503 on query routes with the reason; a database that is down leaves the query routes answering
 (they never touch it) and `/readyz` saying what is wrong.
 """
@@ -12,20 +12,23 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import faiss
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from app.db.session import make_engine, make_sessionmaker
+from app.db.access import Database
 from app.errors import install_error_handlers
-from app.evaluations import store
-from app.evaluations.runner import EvaluationRunner
+from app.evaluations.runner import EvaluationRunner, RunnerConfig
 from app.fast_path import RelatedFastPath
+from app.launch import SnapshotStore, WorkerBoard
 from app.limits import BodyLimitMiddleware
 from app.metrics import MetricsMiddleware, set_index
 from app.rate_limit import RateLimit
@@ -39,14 +42,17 @@ log = logging.getLogger("mmwe.app")
 IMAGE_FORM_OVERHEAD = 64 << 10  # multipart headers around an image upload of MMWE_MAX_IMAGE_BYTES
 
 
-def fail_stale_runs(app: FastAPI) -> None:
-    try:
-        with app.state.sessionmaker() as session:
-            failed = store.fail_stale(session, app.state.launch_id)
-        if failed:
-            log.warning("marked evaluation runs %s failed: cut off by a restart", failed)
-    except Exception as exc:  # the database is not needed to serve queries
-        log.error("could not check for interrupted evaluation runs (database problem): %s", exc)
+def runner_config(settings: Settings, owner: str) -> RunnerConfig:
+    return RunnerConfig(
+        database_url=settings.resolved_database_url,
+        owner=owner,
+        nice=settings.eval_nice,
+        poll_s=settings.eval_poll_seconds,
+        timeout_s=settings.eval_timeout_s,
+        heartbeat_s=settings.eval_heartbeat_s,
+        grace_s=settings.eval_heartbeat_grace_s,
+        max_running=settings.eval_max_running,
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -61,19 +67,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_pending=settings.max_concurrent_searches,
             timeout_s=settings.search_timeout_s,
         )
-        engine = make_engine(settings.resolved_database_url)
-        app.state.engine = engine
-        app.state.sessionmaker = make_sessionmaker(engine)
+        database = Database(settings.resolved_database_url, settings.db_timeout_s, settings.db_threads)
+        app.state.database = database
+        app.state.engine = database.engine
+        app.state.sessionmaker = database.sessionmaker
         holder: IndexHolder = app.state.holder
-        await asyncio.to_thread(holder.load_initial, holder.initial_dir(settings.resolved_index_dir))
-        await asyncio.to_thread(fail_stale_runs, app)
-        app.state.runner = EvaluationRunner(
-            app.state.sessionmaker,
-            settings.resolved_database_url,
-            app.state.owner,
-            settings.eval_nice,
-            lock_path=settings.data_dir / ".evaluation.lock",
-        )
+        private_snapshots = None
+        if settings.snapshot_dir is not None:
+            snapshot_root = settings.snapshot_dir
+        elif settings.reload_file is not None:
+            snapshot_root = settings.reload_file.parent / "snapshots"
+        else:  # one process on its own (tests, `uvicorn --factory` by hand): own copies, removed at exit
+            snapshot_root = private_snapshots = Path(tempfile.mkdtemp(prefix="mmwe-snapshots-"))
+        holder.snapshots = SnapshotStore(snapshot_root)
+        await asyncio.to_thread(holder.load_initial, settings.resolved_index_dir)
+        app.state.runner = EvaluationRunner(database.sessionmaker, runner_config(settings, app.state.owner))
         watcher = (
             asyncio.create_task(holder.watch(settings.reload_poll_seconds)) if holder.reload_file else None
         )
@@ -86,7 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await watcher
             await asyncio.to_thread(app.state.runner.stop)
             app.state.search_pool.close()
-            engine.dispose()
+            database.close()
+            if private_snapshots is not None:
+                shutil.rmtree(private_snapshots, ignore_errors=True)
 
     app = FastAPI(
         title="mmwe",
@@ -102,7 +112,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.ranking = base_ranking(settings)  # loads MMWE_DENYLIST: a bad path stops the start here
-    app.state.holder = IndexHolder(settings.reload_file, on_swap=set_index)
+    launch_dir = settings.reload_file.parent if settings.reload_file is not None else None
+    app.state.holder = IndexHolder(
+        settings.reload_file,
+        on_swap=set_index,
+        board=WorkerBoard(launch_dir / "workers") if launch_dir is not None else None,
+    )
     app.state.launch_id = settings.launch_id or uuid.uuid4().hex[:16]
     app.state.owner = f"{app.state.launch_id}:{os.getpid()}"
     install_error_handlers(app)

@@ -25,7 +25,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db.models import EvaluationRun, RunStatus
@@ -44,6 +44,13 @@ LATENCY = Histogram(
 )
 INDEX_PHRASES = Gauge("mmwe_index_phrases", "Phrases in the served index.", multiprocess_mode="mostrecent")
 INDEX_BYTES = Gauge("mmwe_index_memory_bytes", "Memory of the served index.", multiprocess_mode="mostrecent")
+INDEX_GENERATION = Gauge(
+    "mmwe_index_generation",
+    "Reload generation each worker has loaded and serves (0: the start-up index; -1: a fallback).",
+    ["worker"],
+    multiprocess_mode="mostrecent",
+)
+INDEX_LOAD_FAILURES = Counter("mmwe_index_load_failures", "Index loads that failed (retried with backoff).")
 INDEX_RELOADS = Counter("mmwe_index_reloads", "Index reloads by outcome.", ["outcome"])
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -86,36 +93,32 @@ class MetricsMiddleware:
             series[1].observe(time.perf_counter() - start)
 
 
-class EvaluationRunsCollector(Collector):
-    """`mmwe_evaluation_runs{status}`, counted in the database; absent when the database is unreachable."""
+def evaluation_runs(session: Session) -> bytes:
+    """`mmwe_evaluation_runs{status}`, counted in the database (the source of truth across workers)."""
+    family = GaugeMetricFamily("mmwe_evaluation_runs", "Evaluation runs by status.", labels=["status"])
+    query = select(EvaluationRun.status, func.count()).group_by(EvaluationRun.status)
+    rows = {status: count for status, count in session.execute(query).all()}
+    for status in RunStatus:
+        family.add_metric([status.value], float(rows.get(status, 0)))
+    registry = CollectorRegistry()
+    registry.register(_Fixed([family]))
+    return generate_latest(registry)
 
-    def __init__(self, factory: sessionmaker[Session]) -> None:
-        self.factory = factory
+
+class _Fixed(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
 
     def collect(self) -> Iterable[Metric]:
-        family = GaugeMetricFamily("mmwe_evaluation_runs", "Evaluation runs by status.", labels=["status"])
-        try:
-            with self.factory() as session:
-                query = select(EvaluationRun.status, func.count()).group_by(EvaluationRun.status)
-                rows = {status: count for status, count in session.execute(query).all()}
-        except Exception as exc:  # a scrape must not fail because the database is down
-            log.warning("metrics: evaluation runs not counted: %s", str(exc).splitlines()[0])
-            return []
-        for status in RunStatus:
-            family.add_metric([status.value], float(rows.get(status, 0)))
-        return [family]
+        return self.families
 
 
-def render(factory: sessionmaker[Session]) -> bytes:
-    """The exposition text: process-wide (or all workers') metrics, then the database-backed ones."""
+def render() -> bytes:
+    """The exposition text of process-wide (or, with several workers, all workers') metrics."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        base = generate_latest(registry)
-    else:
-        from prometheus_client import REGISTRY
+        return generate_latest(registry)
+    from prometheus_client import REGISTRY
 
-        base = generate_latest(REGISTRY)
-    db_registry = CollectorRegistry()
-    db_registry.register(EvaluationRunsCollector(factory))
-    return base + generate_latest(db_registry)
+    return generate_latest(REGISTRY)

@@ -275,6 +275,16 @@ class ReloadRequestBody(BaseModel):
     )
 
 
+class WorkerOut(BaseModel):
+    """One worker's index, as its status file says (app/launch.py)."""
+
+    pid: int
+    generation: int = Field(description="Reload generation this worker has loaded and serves.")
+    target: int = Field(description="The launch's latest generation as this worker last saw it.")
+    error: str | None = Field(description="Why the worker does not serve `target` (it retries), else null.")
+
+
 class ReloadResponse(BaseModel):
     index: IndexInfo
     previous: str | None = Field(description="The index directory served before.")
+    workers: list[WorkerOut] = Field(description="Every live worker, each serving the new generation.")

@@ -9,6 +9,10 @@ Several uvicorn workers (`python -m app serve --workers N`) are separate process
 `POST /v1/admin/reload` swaps at once and records the request in the launch's reload file
 (`MMWE_RELOAD_FILE`, JSON `{"generation", "index_dir"}`); every worker polls that file
 (`MMWE_RELOAD_POLL_SECONDS`) and follows. A worker (re)started during the launch serves the recorded index.
+A worker reports a generation only once it has loaded it; a failed load is retried with backoff and shows
+in `/readyz`, `/metrics` (`mmwe_index_generation{worker}`) and the worker's status file, on which the admin
+reload waits. Indexes are served from verified private copies, with the last one that loaded as the fallback
+(app/launch.py).
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import fcntl
 import gc
 import json
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,7 +33,9 @@ from typing import Any, TypeVar
 
 import faiss
 
+from app.launch import SnapshotStore, WorkerBoard, WorkerStatus
 from app.limits import SearchGuard
+from app.metrics import INDEX_GENERATION, INDEX_LOAD_FAILURES
 from index.artifacts import atomic_write
 from index.errors import ArtifactError, MmweError
 from index.ranking import Ranking
@@ -41,10 +49,15 @@ SEARCH_POOL_THREADS = 4  # per worker: searches in flight at once (each with MMW
 INLINE_MAX_WORK = 1 << 20
 
 
+RETRY_MIN_S = 1.0  # a worker whose load of a reload failed retries after this, doubling each time ...
+RETRY_MAX_S = 30.0  # ... up to this
+
+
 @dataclass(frozen=True)
 class ReloadRequest:
     generation: int
     index_dir: Path
+    snapshot: Path | None = None  # the verified private copy to load (app/launch.py)
 
 
 def load_checked(path: Path) -> PhraseSearcher:
@@ -53,7 +66,7 @@ def load_checked(path: Path) -> PhraseSearcher:
         searcher = PhraseSearcher.load(path)
     except ArtifactError:
         raise
-    except (OSError, ValueError, RuntimeError) as exc:  # e.g. a NUL in the path, FAISS refusing a file
+    except Exception as exc:  # e.g. a NUL in the path, FAISS refusing a file, a manifest of the wrong shape
         raise ArtifactError(path, f"cannot load index: {type(exc).__name__}: {exc}") from exc
     try:
         if searcher.num_phrases > 0 and searcher.embeddings.words:
@@ -125,8 +138,11 @@ class ReloadFile:
     def read(self) -> ReloadRequest | None:
         try:
             data: Any = json.loads(self.path.read_text(encoding="utf-8"))
-            return ReloadRequest(int(data["generation"]), Path(data["index_dir"]))
-        except (OSError, ValueError, KeyError, TypeError):
+            snapshot = data.get("snapshot")
+            return ReloadRequest(
+                int(data["generation"]), Path(data["index_dir"]), Path(snapshot) if snapshot else None
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def stamp(self) -> int:
@@ -135,14 +151,17 @@ class ReloadFile:
         except OSError:
             return 0
 
-    def publish(self, index_dir: Path) -> int:
+    def publish(self, index_dir: Path, snapshot: Path | None) -> int:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path.with_suffix(".lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             previous = self.read()
             generation = (previous.generation if previous else 0) + 1
+            record = {"generation": generation, "index_dir": str(index_dir)}
+            if snapshot is not None:
+                record["snapshot"] = str(snapshot)
             with atomic_write(self.path, "w") as f:
-                f.write(json.dumps({"generation": generation, "index_dir": str(index_dir)}))
+                f.write(json.dumps(record))
         return generation
 
 
@@ -160,80 +179,184 @@ def settle_heap() -> None:
 
 
 class IndexHolder:
-    """Holds the served searcher (or why there is none); swaps are atomic reference assignments."""
+    """Holds the served searcher (or why there is none); swaps are atomic reference assignments.
+
+    `generation` is the reload generation this worker has loaded; `target` the launch's latest, as last read.
+    A worker whose load of the target fails keeps serving what it has, reports the failure (`load_error`:
+    /readyz, /metrics, its status file) and retries with backoff (RETRY_MIN_S doubling to RETRY_MAX_S).
+    """
 
     def __init__(
-        self, reload_file: Path | None = None, on_swap: Callable[[PhraseSearcher | None], None] | None = None
+        self,
+        reload_file: Path | None = None,
+        on_swap: Callable[[PhraseSearcher | None], None] | None = None,
+        snapshots: SnapshotStore | None = None,
+        board: WorkerBoard | None = None,
     ) -> None:
         self.on_swap = on_swap
         self.current: PhraseSearcher | None = None
+        self.source: Path | None = None  # the directory the served index was loaded from (before its copy)
         self.error: str | None = "not loaded yet"
         self.generation = 0
+        self.target = 0
+        self.load_error: str | None = None  # why `target` is not loaded (retried)
+        self.fallback: str | None = None  # why this worker serves the last known good index
         self.reload_file = ReloadFile(reload_file) if reload_file is not None else None
+        self.snapshots = snapshots
+        self.board = board
         self._lock = threading.Lock()
         self._seen_stamp = 0
+        self._retry_at = 0.0
+        self._backoff = RETRY_MIN_S
 
-    def initial_dir(self, default: Path) -> Path:
-        """The index this worker starts with: the launch's latest reload, else the configured one."""
+    @property
+    def problem(self) -> str | None:
+        """What is wrong with what this worker serves, for /readyz; None when it serves the launch's index."""
+        if self.current is None:
+            return self.error or "no index loaded"
+        if self.target > self.generation:
+            return self.load_error or f"generation {self.target} not loaded yet (serving {self.generation})"
+        return None
+
+    def status(self) -> WorkerStatus:
+        return WorkerStatus(os.getpid(), self.generation, self.target, self.problem)
+
+    def _report(self) -> None:
+        INDEX_GENERATION.labels(str(os.getpid())).set(self.generation)
+        if self.board is not None:
+            self.board.publish(self.status())
+
+    def _load(self, source: Path, snapshot: Path | None = None) -> tuple[PhraseSearcher, Path]:
+        """Load `source` from its private verified copy (see app/launch.py); errors name `source`'s files."""
+        if self.snapshots is None:
+            return load_checked(source), source
+        copy = snapshot if snapshot is not None and snapshot.is_dir() else self.snapshots.snapshot(source)
+        try:
+            searcher = load_checked(copy)
+        except ArtifactError as exc:
+            self.snapshots.discard(copy)
+            try:
+                named = source / exc.path.relative_to(copy)
+            except ValueError:
+                named = exc.path
+            raise ArtifactError(named, exc.reason) from exc
+        self.snapshots.record_good(source, copy)
+        return searcher, copy
+
+    def load_initial(self, default: Path) -> None:
+        """Load the launch's latest reload (else `default`); failing that, the last known good index."""
+        recorded = self.reload_file.read() if self.reload_file is not None else None
         if self.reload_file is not None:
             self._seen_stamp = self.reload_file.stamp()
-            recorded = self.reload_file.read()
-            if recorded is not None:
-                self.generation = recorded.generation
-                return recorded.index_dir
-        return default
-
-    def load_initial(self, path: Path) -> None:
+        source, copy = (recorded.index_dir, recorded.snapshot) if recorded else (default, None)
+        self.target = recorded.generation if recorded else 0
         try:
-            self.current = load_checked(path)
-            self.error = None
-            log.info("serving index %s (%d phrases)", path, self.current.num_phrases)
-        except ArtifactError as exc:
-            self.current, self.error = None, str(exc)
-            log.error("index not loaded: %s", exc)
+            self.current, _ = self._load(source, copy)
+            self.source, self.error, self.generation = source, None, self.target
+            log.info("serving index %s (%d phrases)", source, self.current.num_phrases)
+        except Exception as exc:  # never a crash loop: the reason is served by /readyz and query routes
+            reason = str(exc) if isinstance(exc, ArtifactError) else f"{type(exc).__name__}: {exc}"
+            INDEX_LOAD_FAILURES.inc()
+            self.current, self.error, self.load_error = None, reason, reason
+            self._retry_at = time.monotonic() + self._backoff
+            log.error("index not loaded: %s", reason)
+            self._serve_last_good(reason)
         self._swapped()
+
+    def _serve_last_good(self, reason: str) -> None:
+        good = self.snapshots.last_good() if self.snapshots is not None else None
+        if good is None:
+            return
+        source, copy = good
+        try:
+            self.current = load_checked(copy)
+        except Exception as exc:
+            log.error("last known good index %s not loaded either: %s", copy, exc)
+            return
+        self.source, self.error = source, None
+        self.generation = -1 if self.target else 0  # behind any recorded generation: retried
+        self.fallback = f"serving the last index that loaded ({source}) because: {reason}"
+        log.warning("%s", self.fallback)
 
     def _swapped(self) -> None:
         settle_heap()
         if self.on_swap is not None:
             self.on_swap(self.current)
+        self._report()
 
     def reload(self, path: Path) -> PhraseSearcher:
         """Load `path` and swap it in (raises ArtifactError and keeps the old index on failure)."""
         with self._lock:
-            searcher = load_checked(path)
+            searcher, copy = self._load(path)
             if self.reload_file is not None:
-                self.generation = self.reload_file.publish(path)
+                self.generation = self.reload_file.publish(path, copy if self.snapshots else None)
                 self._seen_stamp = self.reload_file.stamp()
             else:
-                self.generation += 1
-            self.current, self.error = searcher, None
+                self.generation = max(self.generation, self.target) + 1
+            self.target = self.generation
+            self.current, self.source, self.error, self.load_error, self.fallback = (
+                searcher,
+                path,
+                None,
+                None,
+                None,
+            )
+            if self.snapshots is not None:
+                self.snapshots.prune(copy)
         self._swapped()
         log.info("reloaded index %s (%d phrases), generation %d", path, searcher.num_phrases, self.generation)
         return searcher
 
     def follow(self) -> bool:
-        """Apply a reload published by another worker; True when this worker swapped."""
+        """Apply a reload published by another worker (or retry one that failed); True when swapped."""
         if self.reload_file is None:
             return False
         stamp = self.reload_file.stamp()
-        if stamp == self._seen_stamp:
+        if stamp == self._seen_stamp and self.target <= self.generation:
             return False
         with self._lock:
             self._seen_stamp = stamp
             recorded = self.reload_file.read()
             if recorded is None or recorded.generation <= self.generation:
                 return False
-            try:
-                searcher = load_checked(recorded.index_dir)
-            except ArtifactError as exc:
-                log.error("reload generation %d not applied in this worker: %s", recorded.generation, exc)
-                self.generation = recorded.generation
+            if recorded.generation != self.target:
+                self.target, self._retry_at, self._backoff = recorded.generation, 0.0, RETRY_MIN_S
+            if time.monotonic() < self._retry_at:
                 return False
-            self.current, self.error, self.generation = searcher, None, recorded.generation
+            try:
+                searcher, _ = self._load(recorded.index_dir, recorded.snapshot)
+            except Exception as exc:
+                reason = str(exc) if isinstance(exc, ArtifactError) else f"{type(exc).__name__}: {exc}"
+                self.load_error = (
+                    f"generation {recorded.generation} not loaded in worker {os.getpid()} "
+                    f"(retry in {self._backoff:g} s): {reason}"
+                )
+                self._retry_at = time.monotonic() + self._backoff
+                self._backoff = min(2 * self._backoff, RETRY_MAX_S)
+                INDEX_LOAD_FAILURES.inc()
+                log.error("%s", self.load_error)
+                self._report()
+                return False
+            self.current, self.source, self.error = searcher, recorded.index_dir, None
+            self.generation, self.load_error, self.fallback = recorded.generation, None, None
+            self._backoff = RETRY_MIN_S
         self._swapped()
         log.info("followed reload to %s, generation %d", recorded.index_dir, recorded.generation)
         return True
+
+    def workers(self) -> list[WorkerStatus]:
+        """Every live worker's status (only this one's without a launch board)."""
+        return self.board.live() if self.board is not None else [self.status()]
+
+    async def wait_for_workers(self, expected: int, timeout: float) -> tuple[bool, list[WorkerStatus]]:
+        """Wait until `expected` live workers serve this worker's generation; (all did, their statuses)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = self.workers()
+            done = [w for w in seen if w.generation >= self.generation]
+            if len(done) >= expected or time.monotonic() >= deadline:
+                return len(done) >= expected, seen
+            await asyncio.sleep(0.05)
 
     async def watch(self, interval: float) -> None:
         """Poll the reload file forever (a lifespan task); loading runs in a thread."""

@@ -97,6 +97,46 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="info", description="uvicorn log level.")
 
+    # --- availability and consistency (issue 14: evaluation queue and supervision, database faults, index
+    # snapshots). Grouped here so that they merge cleanly with the security settings.
+    eval_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often each worker looks for queued evaluation runs."
+    )
+    eval_timeout_s: float = Field(
+        default=3600.0, gt=0, description="Longest an evaluation run may take; it is then killed and failed."
+    )
+    eval_heartbeat_s: float = Field(
+        default=5.0, gt=0, le=300, description="How often a worker records that its evaluation is alive."
+    )
+    eval_heartbeat_grace_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A running evaluation whose heartbeat is older than this is failed by any worker.",
+    )
+    eval_max_running: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Evaluation runs at once across all workers sharing the database.",
+    )
+    db_timeout_s: float = Field(
+        default=3.0,
+        gt=0,
+        le=300,
+        description="Database connect, statement and lock timeout; past it a request answers 503.",
+    )
+    db_threads: int = Field(
+        default=4, ge=1, le=64, description="Threads (and pooled connections) for database work per worker."
+    )
+    snapshot_dir: Path | None = Field(
+        default=None,
+        description="Where loaded indexes are copied and served from (immutable copies, last known good); "
+        "default: the launch's temporary directory.",
+    )
+    reload_wait_s: float = Field(
+        default=30.0, gt=0, le=600, description="How long an admin reload waits for every worker to follow."
+    )
+
     # --- security and cost limits (docs/deployment.md "Security model") -------------------------------------
     benchmark_dirs: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,

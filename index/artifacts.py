@@ -17,6 +17,7 @@ from typing import IO, Any, BinaryIO, Literal, TextIO, overload
 import numpy as np
 
 from index.errors import ArtifactError
+from index.manifest import EmbeddingsManifest
 
 EMBEDDINGS_FORMAT = "mmwe.embeddings"
 EMBEDDINGS_VERSION = 2  # 2 adds the optional image part (docs/formats.md §4.1); version 1 still loads
@@ -252,6 +253,7 @@ def load_embeddings(directory: Path, *, mmap: bool = True, verify: bool = False)
     """Load an embeddings artifact. Errors name the offending file."""
     directory = Path(directory)
     manifest = read_manifest(directory, EMBEDDINGS_FORMAT, EMBEDDINGS_VERSION)
+    EmbeddingsManifest.parse(manifest, directory / MANIFEST)
     if verify:
         verify_checksums(directory, manifest)
     words, counts = read_vocab(directory / EMBEDDINGS_VOCAB)

@@ -30,6 +30,7 @@ from index.artifacts import (
     write_manifest,
 )
 from index.errors import ArtifactError
+from index.manifest import IndexManifest
 
 INDEX_FORMAT = "mmwe.index"
 INDEX_VERSION = 1
@@ -120,6 +121,7 @@ def read_index_files(path: Path, *, mmap: bool = True, verify: bool = True) -> I
     Every problem raises ArtifactError naming the file."""
     path = Path(path)
     manifest = read_manifest(path, INDEX_FORMAT, INDEX_VERSION)
+    IndexManifest.parse(manifest, path / MANIFEST)  # every field's type: ArtifactError naming the field
     if verify:
         verify_checksums(path, manifest)
     embeddings = load_embeddings(path / EMBEDDINGS_DIR, mmap=True, verify=verify)

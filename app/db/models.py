@@ -6,7 +6,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -50,6 +50,7 @@ class Artifact(Base):
 
 class EvaluationRun(Base):
     __tablename__ = "evaluation_runs"
+    __table_args__ = (Index("ix_evaluation_runs_status_id", "status", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[RunStatus] = mapped_column(
@@ -64,6 +65,7 @@ class EvaluationRun(Base):
     finished_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
     owner: Mapped[str | None] = mapped_column(String(64))  # "<launch id>:<worker pid>" executing the run
+    heartbeat_at: Mapped[datetime | None]  # written while the run executes; stale past the grace period
 
     artifact: Mapped[Artifact | None] = relationship()
     results: Mapped[list[EvaluationResult]] = relationship(

@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from app.db.models import EvaluationRun
+from app.db.models import EvaluationRun, RunStatus
 from app.db.session import make_engine, make_sessionmaker
 from app.evaluations import store
 from app.settings import Settings
@@ -81,7 +81,8 @@ def evaluate(embeddings_path: Path, request: dict[str, Any]) -> list[store.Resul
 
 
 def run_job(run_id: int) -> int:
-    """Evaluate run `run_id` and store its outcome: 0 when finished here, 2 when there is no such run."""
+    """Evaluate run `run_id` (claimed: running) and store its outcome: 0 when finished here or not claimed,
+    2 when there is no such run."""
     engine = make_engine(Settings().resolved_database_url)
     factory = make_sessionmaker(engine)
     try:
@@ -90,12 +91,12 @@ def run_job(run_id: int) -> int:
             if run is None:
                 print(f"evaluation run {run_id} not found", file=sys.stderr)
                 return 2
+            if run.status is not RunStatus.running:
+                return 0  # not claimed, or already finished (e.g. failed as interrupted)
             if run.artifact is None:
                 store.finish_failed(session, run.id, "the run has no embeddings artifact")
                 return 0
             path, request = Path(run.artifact.path), dict(run.request)
-            if not store.mark_running(session, run.id):
-                return 0  # already finished (e.g. failed by a restart)
         try:
             rows = evaluate(path, request)
         except Exception as exc:

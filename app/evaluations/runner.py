@@ -1,10 +1,18 @@
-"""Executes queued evaluation runs, one at a time on the host, each in its own low-priority process.
+"""Executes queued evaluation runs, each in its own low-priority process, supervised by its worker.
 
-Every worker has a runner thread; they take an exclusive file lock (`lock_path`) around each run, so
-several workers (and launches) never evaluate at once. The process (`python -m app.evaluations.worker RUN_ID`)
-marks the run running, evaluates the run's embeddings artifact, and stores the results; if it dies without
-finishing the run, the runner marks the run failed with its exit status and the tail of its stderr. Running
-evaluation out of process, SCHED_IDLE and niced (MMWE_EVAL_NICE), keeps the GIL and the CPU for query traffic.
+The database is the queue: every worker has a runner thread that, every MMWE_EVAL_POLL_SECONDS (or at once
+when this worker queued a run), fails runs nobody keeps alive (`store.fail_expired`) and claims the oldest
+queued run (`store.claim_next`: exactly once across workers and replicas; at most MMWE_EVAL_MAX_RUNNING at
+once). Nothing is written to the artifact volume, which may be mounted read-only.
+
+The claimed run executes in `python -m app.evaluations.worker RUN_ID --parent-pid PID`, which evaluates the
+run's embeddings artifact and stores the results. While it runs, the runner thread records a heartbeat in the
+database every MMWE_EVAL_HEARTBEAT_S; it kills the process past MMWE_EVAL_TIMEOUT_S (the run fails "timed
+out"), and if the process dies without finishing the run, fails the run with its exit status. The process
+asks the kernel to kill it when this worker dies (PR_SET_PDEATHSIG), so a killed worker never leaves an
+evaluation running beside the next one; its heartbeat stops, and after MMWE_EVAL_HEARTBEAT_GRACE_S any worker
+fails the run. A run that cannot start (the process cannot be spawned) fails with the reason. Running
+evaluation out of process, SCHED_IDLE and niced (MMWE_EVAL_NICE), keeps the GIL and the CPU for queries.
 
 Scheduling priority does not cover time spent in the kernel on the evaluation's behalf: faulting in a
 transparent huge page (zeroing 2 MB, perhaps compacting memory first) cannot be preempted on a kernel built
@@ -16,13 +24,14 @@ them off and 40-190 ms with them on (6 ms with nothing beside it); see docs/api.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
-import queue
 import subprocess
 import sys
+import tempfile
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,58 +40,81 @@ from app.evaluations import store
 
 log = logging.getLogger("mmwe.app")
 ROOT = Path(__file__).resolve().parents[2]
+STOPPED = "interrupted: the service stopped during the run"
+STDERR_TAIL = 2000  # characters of a failed evaluation process's stderr kept in the run's error
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    database_url: str
+    owner: str  # "<launch id>:<pid>": who claimed a run
+    nice: int
+    poll_s: float
+    timeout_s: float
+    heartbeat_s: float
+    grace_s: float
+    max_running: int
 
 
 class EvaluationRunner:
-    def __init__(
-        self, factory: sessionmaker[Session], database_url: str, owner: str, nice: int, lock_path: Path
-    ) -> None:
+    def __init__(self, factory: sessionmaker[Session], config: RunnerConfig) -> None:
         self.factory = factory
-        self.lock_path = lock_path
-        self.database_url = database_url
-        self.owner = owner
-        self.nice = nice
-        self._queue: queue.Queue[int | None] = queue.Queue()
-        self._proc: subprocess.Popen[bytes] | None = None
+        self.config = config
+        self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._proc: subprocess.Popen[bytes] | None = None
         self._thread = threading.Thread(target=self._loop, name="mmwe-evaluations", daemon=True)
         self._thread.start()
 
     def submit(self, run_id: int) -> None:
-        self._queue.put(run_id)
+        """A run was queued here: look at the queue now rather than at the next poll."""
+        self._wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop taking runs, end the one in progress, and fail what this worker still owns."""
         self._stopping.set()
-        self._queue.put(None)
+        self._wake.set()
         proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.terminate()
         self._thread.join(timeout)
         try:
             with self.factory() as session:
-                store.fail_owned(session, self.owner, "interrupted: the service stopped during the run")
+                store.fail_owned(
+                    session, self.config.owner, "interrupted: the service stopped during the run"
+                )
         except Exception as exc:
             log.warning("could not mark interrupted evaluation runs failed: %s", exc)
 
     def _loop(self) -> None:
-        while (run_id := self._queue.get()) is not None:
-            if self._stopping.is_set():
-                break
+        while not self._stopping.is_set():
             try:
-                self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-                with open(self.lock_path, "a") as lock:
-                    fcntl.flock(lock, fcntl.LOCK_EX)  # one evaluation at a time on this host
-                    if not self._stopping.is_set():
-                        self._execute(run_id)
-            except Exception:
-                log.exception("evaluation run %d could not be executed", run_id)
+                with self.factory() as session:
+                    expired = store.fail_expired(session, self.config.grace_s, self.config.timeout_s)
+                    if expired:
+                        log.warning("evaluation runs %s failed: no heartbeat from their worker", expired)
+                    run_id = store.claim_next(session, self.config.owner, self.config.max_running)
+            except Exception as exc:  # the database is down: queries go on, evaluations wait
+                log.warning("evaluation queue not read (database problem): %s", str(exc).splitlines()[0])
+                run_id = None
+            if run_id is not None:
+                self._execute(run_id)
+                continue  # perhaps more queued
+            self._wake.wait(self.config.poll_s)
+            self._wake.clear()
+
+    def _finish_failed(self, run_id: int, reason: str) -> None:
+        try:
+            with self.factory() as session:
+                store.finish_failed(session, run_id, reason)
+        except Exception as exc:  # then its heartbeat stops and another worker fails it after the grace
+            log.error("evaluation run %d: could not record failure (%s): %s", run_id, exc, reason)
 
     def _execute(self, run_id: int) -> None:
         env = dict(os.environ)
         env.update(
             {
-                "DATABASE_URL": self.database_url,
+                "DATABASE_URL": self.config.database_url,
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
                 "OMP_NUM_THREADS": "1",
                 "OPENBLAS_NUM_THREADS": "1",
@@ -90,16 +122,66 @@ class EvaluationRunner:
                 "NUMPY_MADVISE_HUGEPAGE": "0",  # see the module docstring
             }
         )
-        cmd = [sys.executable, "-m", "app.evaluations.worker", str(run_id), "--nice", str(self.nice)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "app.evaluations.worker",
+            str(run_id),
+            "--nice",
+            str(self.config.nice),
+            "--parent-pid",
+            str(os.getpid()),
+        ]
         log.info("evaluation run %d: starting %s", run_id, " ".join(cmd))
-        self._proc = subprocess.Popen(
-            cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        _, err = self._proc.communicate()
-        code = self._proc.returncode
-        self._proc = None
-        if code != 0:
-            tail = err.decode("utf-8", "replace").strip()[-2000:]
-            with self.factory() as session:
-                store.finish_failed(session, run_id, f"evaluation process exited with status {code}: {tail}")
-        log.info("evaluation run %d: process exited with status %d", run_id, code)
+        with tempfile.TemporaryFile() as err:  # a file, not a pipe: nothing to drain while supervising
+            try:
+                proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
+            except OSError as exc:
+                self._finish_failed(run_id, f"evaluation process could not start: {exc}")
+                return
+            self._proc = proc
+            outcome = self._supervise(run_id, proc)
+            self._proc = None
+            code = proc.returncode
+            if outcome is None and code != 0:
+                err.seek(0)
+                tail = err.read().decode("utf-8", "replace").strip()[-STDERR_TAIL:]
+                outcome = f"evaluation process exited with status {code}: {tail}"
+        if outcome is not None:
+            self._finish_failed(run_id, outcome)
+        log.info("evaluation run %d: process exited with status %s", run_id, code)
+
+    def _supervise(self, run_id: int, proc: subprocess.Popen[bytes]) -> str | None:
+        """Wait for the process, beating the heartbeat; kill it on timeout, on stop, or when the run was
+        finished elsewhere. Returns the reason to fail the run with, or None."""
+        deadline = time.monotonic() + self.config.timeout_s
+        while True:
+            try:
+                proc.wait(min(self.config.heartbeat_s, max(0.0, deadline - time.monotonic())))
+                return None
+            except subprocess.TimeoutExpired:
+                pass
+            if self._stopping.is_set():
+                self._kill(proc)
+                return STOPPED
+            if time.monotonic() >= deadline:
+                self._kill(proc)
+                return f"timed out: still running after MMWE_EVAL_TIMEOUT_S={self.config.timeout_s:g} s"
+            try:
+                with self.factory() as session:
+                    alive = store.heartbeat(session, run_id, self.config.owner)
+            except Exception as exc:  # keep running: the run fails by heartbeat only if this lasts
+                log.warning("evaluation run %d: heartbeat not recorded: %s", run_id, str(exc).splitlines()[0])
+                continue
+            if not alive:  # failed by another worker (e.g. after a database outage longer than the grace)
+                self._kill(proc)
+                return None
+
+    @staticmethod
+    def _kill(proc: subprocess.Popen[bytes]) -> None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

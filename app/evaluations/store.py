@@ -2,18 +2,19 @@
 
 Status changes are conditional updates (`UPDATE ... WHERE status IN (...)`), so a run is finished exactly once
 even when a worker, its evaluation process and a restarting sibling race:
-queued -> running -> succeeded | failed.
+queued -> running -> succeeded | failed. The table is the queue (`claim_next`), and a running run is alive
+while its `heartbeat_at` is fresh (`heartbeat`, `fail_expired`): no file lock, no process ids across hosts.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from app.db.models import Artifact, ArtifactKind, EvaluationResult, EvaluationRun, RunStatus, utcnow
@@ -21,6 +22,7 @@ from index.artifacts import MANIFEST, sha256_file
 from index.search import PhraseSearcher
 
 ACTIVE = (RunStatus.queued, RunStatus.running)
+QUEUE_LOCK_KEY = 0x6D6D7765  # "mmwe": the PostgreSQL advisory lock serialising queue claims
 
 
 @dataclass(frozen=True)
@@ -74,16 +76,6 @@ def create_run(
     return run
 
 
-def mark_running(session: Session, run_id: int) -> bool:
-    done = session.execute(
-        update(EvaluationRun)
-        .where(EvaluationRun.id == run_id, EvaluationRun.status == RunStatus.queued)
-        .values(status=RunStatus.running, started_at=utcnow())
-    )
-    session.commit()
-    return bool(done.rowcount)  # type: ignore[attr-defined]
-
-
 def finish_succeeded(session: Session, run_id: int, rows: Iterable[ResultRow]) -> bool:
     """Store the results and mark the run succeeded in one transaction, if it is still running."""
     done = session.execute(
@@ -118,36 +110,101 @@ def finish_failed(session: Session, run_id: int, error: str) -> bool:
     return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def claim_next(session: Session, owner: str, max_running: int = 1) -> int | None:
+    """Take the oldest queued run for `owner` (queued -> running, heartbeat now); None when there is none or
+    `max_running` runs are running already.
+
+    The database is the queue, so workers and replicas sharing it run each run exactly once. PostgreSQL:
+    claimers are serialised by a transaction-scoped advisory lock (for the running count), and the row is
+    taken with `SELECT ... FOR UPDATE SKIP LOCKED`. SQLite: one conditional UPDATE (SQLite runs one writer at
+    a time, and the statement re-checks `status = 'queued'`), whose RETURNING says whether it claimed.
+    """
+    now = utcnow()
+    values = {"status": RunStatus.running, "owner": owner, "started_at": now, "heartbeat_at": now}
+    running = select(func.count()).select_from(EvaluationRun).where(EvaluationRun.status == RunStatus.running)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": QUEUE_LOCK_KEY})
+        if (session.scalar(running) or 0) >= max_running:
+            session.rollback()
+            return None
+        run_id = session.scalar(
+            select(EvaluationRun.id)
+            .where(EvaluationRun.status == RunStatus.queued)
+            .order_by(EvaluationRun.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if run_id is None:
+            session.rollback()
+            return None
+        session.execute(update(EvaluationRun).where(EvaluationRun.id == run_id).values(**values))
+        session.commit()
+        return run_id
+    oldest = (
+        select(func.min(EvaluationRun.id)).where(EvaluationRun.status == RunStatus.queued).scalar_subquery()
+    )
+    claimed = session.execute(
+        update(EvaluationRun)
+        .where(
+            EvaluationRun.id == oldest,
+            EvaluationRun.status == RunStatus.queued,
+            running.scalar_subquery() < max_running,
+        )
+        .values(**values)
+        .returning(EvaluationRun.id)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+    session.commit()
+    return claimed
 
 
-def is_stale(owner: str | None, launch_id: str) -> bool:
-    """A run is stale when its owner belongs to another launch, or to a dead worker of this one."""
-    if not owner or ":" not in owner:
-        return True
-    launch, _, pid = owner.rpartition(":")
-    if launch != launch_id:
-        return True
-    return not (pid.isdigit() and _pid_alive(int(pid)))
+def heartbeat(session: Session, run_id: int, owner: str) -> bool:
+    """Record that `owner` still executes `run_id`; False when the run is no longer its running run."""
+    done = session.execute(
+        update(EvaluationRun)
+        .where(
+            EvaluationRun.id == run_id,
+            EvaluationRun.status == RunStatus.running,
+            EvaluationRun.owner == owner,
+        )
+        .values(heartbeat_at=utcnow())
+    )
+    session.commit()
+    return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
-def fail_stale(session: Session, launch_id: str) -> list[int]:
-    """Mark runs cut off by a restart (queued or running, owner gone) failed; return their ids."""
-    runs = session.scalars(select(EvaluationRun).where(EvaluationRun.status.in_(ACTIVE))).all()
+def fail_expired(session: Session, grace_s: float, timeout_s: float) -> list[int]:
+    """Fail running runs nobody keeps alive: heartbeat older than `grace_s` (its worker died, or lost the
+    database), or started longer ago than `timeout_s + grace_s` (its worker should have killed it).
+    Any worker of any replica may call this; each run is failed once (conditional update)."""
+    now = utcnow()
+    stale_before = now - timedelta(seconds=grace_s)
+    started_before = now - timedelta(seconds=timeout_s + grace_s)
+    rows = session.execute(
+        select(EvaluationRun.id, EvaluationRun.heartbeat_at, EvaluationRun.started_at).where(
+            EvaluationRun.status == RunStatus.running,
+            or_(
+                EvaluationRun.heartbeat_at.is_(None),
+                EvaluationRun.heartbeat_at < stale_before,
+                EvaluationRun.started_at < started_before,
+            ),
+        )
+    ).all()
     failed = []
-    for run in runs:
-        if is_stale(run.owner, launch_id):
-            was = run.status.value
-            if finish_failed(session, run.id, f"interrupted: the service restarted while the run was {was}"):
-                failed.append(run.id)
+    for run_id, beat, started in rows:
+        if beat is not None and started is not None and _aware(started) < started_before:
+            reason = f"timed out: still running {timeout_s:g} s after it started, and its worker is gone"
+        else:
+            seen = f"last heartbeat {_aware(beat).isoformat()}" if beat is not None else "no heartbeat"
+            reason = f"interrupted: its worker stopped answering ({seen}, grace {grace_s:g} s)"
+        if finish_failed(session, run_id, reason):
+            failed.append(run_id)
     return failed
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite returns naive datetimes (stored as UTC)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def fail_owned(session: Session, owner: str, reason: str) -> list[int]:

@@ -3,17 +3,19 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import asdict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from app.deps import AdminDep, HolderDep, SearcherDep, SettingsDep
-from app.errors import Unprocessable
+from app.errors import ServiceUnavailable, Unprocessable
 from app.metrics import INDEX_RELOADS
 from app.routes.evaluations import ADMIN_ERRORS
 from app.routes.info import index_info
-from app.schemas import ReloadRequestBody, ReloadResponse
+from app.schemas import ReloadRequestBody, ReloadResponse, WorkerOut
 from app.security import confine, index_roots
 from index.errors import ArtifactError
 from index.interchange import MEDIA_TYPES, word2vec_chunks
@@ -31,26 +33,39 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
             "description": "Wrong token, admin disabled, or index_dir outside MMWE_DATA_DIR/MMWE_INDEX_ROOTS."
         },
         422: {"description": "The index is broken; the old one keeps serving."},
+        503: {"description": "Applied here, but not every worker loaded it in time; `detail` says which."},
     },
 )
-def reload(
+async def reload(
     _admin: AdminDep, holder: HolderDep, settings: SettingsDep, body: ReloadRequestBody
 ) -> ReloadResponse:
     """Requests in flight finish on the old index, later ones use the new one. With several workers, the
-    others follow within MMWE_RELOAD_POLL_SECONDS."""
+    others follow within MMWE_RELOAD_POLL_SECONDS; the answer comes once every worker serves the new index
+    (200), or after MMWE_RELOAD_WAIT_S with the workers that do not (503; they keep retrying)."""
     path = confine(body.index_dir, index_roots(settings), "MMWE_INDEX_ROOTS")
-    previous = holder.current
+    previous = holder.source
     try:
-        searcher = holder.reload(path)
+        searcher = await asyncio.to_thread(holder.reload, path)
     except ArtifactError as exc:
         INDEX_RELOADS.labels("rejected").inc()
         raise Unprocessable(
             f"index rejected, the previous one keeps serving: {exc}", detail={"index_dir": str(path)}
         ) from exc
     INDEX_RELOADS.labels("applied").inc()
+    generation = holder.generation
+    complete, workers = await holder.wait_for_workers(settings.workers, settings.reload_wait_s)
+    out = [WorkerOut(**asdict(w)) for w in workers]
+    if not complete:
+        behind = [w.model_dump() for w in out if w.generation < generation]
+        raise ServiceUnavailable(
+            f"generation {generation} applied by {len(out) - len(behind)} of {settings.workers} workers "
+            f"within {settings.reload_wait_s:g} s; the others keep retrying",
+            detail={"generation": generation, "behind": behind, "workers_seen": len(out)},
+        )
     return ReloadResponse(
-        index=index_info(searcher, holder.generation),
-        previous=str(previous.path) if previous is not None else None,
+        index=index_info(searcher, generation, path),
+        previous=str(previous) if previous is not None else None,
+        workers=out,
     )
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
+from sqlalchemy.orm import Session
 
-from app.deps import AdminDep, SearcherDep, SessionDep, SettingsDep
+from app.db.models import EvaluationRun
+from app.deps import AdminDep, DatabaseDep, SearcherDep, SettingsDep
 from app.errors import NotFound, Unprocessable
 from app.evaluations import store
 from app.schemas import EvaluationAccepted, EvaluationPage, EvaluationRequest, EvaluationRunOut
@@ -67,38 +70,47 @@ def check_request(body: EvaluationRequest, settings: Settings) -> None:
     summary="Evaluate the served embeddings in the background",
     responses={**ADMIN_ERRORS, 422: {"description": "Unknown suite, missing benchmark file, or bad body."}},
 )
-def trigger_evaluation(
+async def trigger_evaluation(
     request: Request,
     _admin: AdminDep,
     searcher: SearcherDep,
-    session: SessionDep,
+    db: DatabaseDep,
     settings: SettingsDep,
     body: EvaluationRequest,
 ) -> EvaluationAccepted:
     """`{"suite": "default"}` runs the built-in suite; `{"benchmarks": [...]}` runs a list. Poll
-    `GET /v1/evaluations/{id}`: queued -> running -> succeeded | failed (with the error)."""
-    check_request(body, settings)
-    artifact = store.register_served(session, searcher)
-    run = store.create_run(
-        session, body.model_dump(exclude_none=True), artifact, request.app.state.owner, "admin"
-    )
+    `GET /v1/evaluations/{id}`: queued -> running -> succeeded | failed (with the error). Any worker of any
+    replica sharing the database may run it (the database is the queue)."""
+    await asyncio.to_thread(check_request, body, settings)
+
+    def queue(session: Session) -> EvaluationRun:
+        artifact = store.register_served(session, searcher)
+        return store.create_run(
+            session, body.model_dump(exclude_none=True), artifact, request.app.state.owner, "admin"
+        )
+
+    run = await db.run(queue)
     request.app.state.runner.submit(run.id)
     return EvaluationAccepted(id=run.id, status=run.status)
 
 
 @router.get("/v1/evaluations", response_model=EvaluationPage, summary="Evaluation runs, newest first")
-def list_evaluations(
+async def list_evaluations(
     request: Request,
-    session: SessionDep,
+    db: DatabaseDep,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="Runs to skip.")] = 0,
 ) -> EvaluationPage:
     """Anonymous callers see status and metrics; errors and file paths need the admin token."""
-    runs, total = store.list_runs(session, limit, offset)
-    items = [EvaluationRunOut.model_validate(r) for r in runs]
-    if not is_admin(request):
-        items = [public_run(item) for item in items]
-    return EvaluationPage(items=items, total=total, limit=limit, offset=offset)
+
+    def page(session: Session) -> EvaluationPage:
+        runs, total = store.list_runs(session, limit, offset)
+        items = [EvaluationRunOut.model_validate(r) for r in runs]
+        if not is_admin(request):
+            items = [public_run(item) for item in items]
+        return EvaluationPage(items=items, total=total, limit=limit, offset=offset)
+
+    return await db.run(page)
 
 
 @router.get(
@@ -107,10 +119,14 @@ def list_evaluations(
     summary="One evaluation run",
     responses={404: {"description": "No such run."}},
 )
-def get_evaluation(request: Request, session: SessionDep, run_id: int) -> EvaluationRunOut:
+async def get_evaluation(request: Request, db: DatabaseDep, run_id: int) -> EvaluationRunOut:
     """Anonymous callers see status and metrics; errors and file paths need the admin token."""
-    run = store.get_run(session, run_id) if 0 < run_id < 2**31 else None
-    if run is None:
+
+    def one(session: Session) -> EvaluationRunOut | None:
+        run = store.get_run(session, run_id) if 0 < run_id < 2**31 else None
+        return EvaluationRunOut.model_validate(run) if run is not None else None
+
+    found = await db.run(one)
+    if found is None:
         raise NotFound(f"evaluation run {run_id} not found")
-    out = EvaluationRunOut.model_validate(run)
-    return out if is_admin(request) else public_run(out)
+    return found if is_admin(request) else public_run(found)

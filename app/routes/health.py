@@ -1,15 +1,23 @@
-"""Liveness (`/healthz`), readiness (`/readyz`: index loaded and database reachable) and `/metrics`."""
+"""Liveness (`/healthz`), readiness (`/readyz`: index loaded and database reachable) and `/metrics`.
+
+Database checks run in the database's own executor with its deadline (app/db/access.py): a hung database makes
+`/readyz` answer 503 saying so within MMWE_DB_TIMEOUT_S, and never holds the threads of other routes."""
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import APIRouter, Request, Response
 
 from app.db.migrate import head_revision
 from app.db.session import database_problem
-from app.metrics import CONTENT_TYPE, render
+from app.deps import DatabaseDep
+from app.errors import ServiceUnavailable
+from app.metrics import CONTENT_TYPE, evaluation_runs, render
 from app.schemas import Check, Health, Readiness
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger("mmwe.app")
 
 
 @router.get("/healthz", response_model=Health, summary="Process is alive")
@@ -25,11 +33,16 @@ async def healthz() -> Health:
         503: {"model": Readiness, "description": "Not ready; `index` and `database` say what is wrong."}
     },
 )
-def readyz(request: Request, response: Response) -> Readiness:
+async def readyz(request: Request, response: Response, database: DatabaseDep) -> Readiness:
     state = request.app.state
-    index = Check(ok=state.holder.current is not None, detail=state.holder.error)
-    problem = database_problem(state.engine, head_revision())
-    ready = Readiness(ready=False, index=index, database=Check(ok=problem is None, detail=problem))
+    holder = state.holder
+    problem = holder.problem
+    index = Check(ok=problem is None, detail=problem or holder.fallback)
+    try:
+        db_problem = await database.run(lambda session: database_problem(database.engine, head_revision()))
+    except ServiceUnavailable as exc:
+        db_problem = exc.message
+    ready = Readiness(ready=False, index=index, database=Check(ok=db_problem is None, detail=db_problem))
     ready.ready = ready.index.ok and ready.database.ok
     if not ready.ready:
         response.status_code = 503
@@ -42,5 +55,11 @@ def readyz(request: Request, response: Response) -> Readiness:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text exposition format."}},
 )
-def metrics(request: Request) -> Response:
-    return Response(render(request.app.state.sessionmaker), media_type=CONTENT_TYPE)
+async def metrics(database: DatabaseDep) -> Response:
+    """Process metrics at once; the database-backed ones only if the database answers in time."""
+    try:
+        runs = await database.run(evaluation_runs)
+    except ServiceUnavailable as exc:
+        log.warning("metrics: evaluation runs not counted: %s", exc.message)
+        runs = b""
+    return Response(render() + runs, media_type=CONTENT_TYPE)

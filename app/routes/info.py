@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
+from sqlalchemy.orm import Session
 
-from app.deps import SearcherDep
+from app.deps import DatabaseDep, SearcherDep
+from app.errors import ServiceUnavailable
 from app.evaluations import store
 from app.schemas import Check, EvaluationRunOut, IndexInfo, InfoResponse, ModelInfo
 from app.security import is_admin, public_run, strip_paths
@@ -36,10 +40,11 @@ def model_info(searcher: PhraseSearcher) -> ModelInfo:
     )
 
 
-def index_info(searcher: PhraseSearcher, generation: int) -> IndexInfo:
+def index_info(searcher: PhraseSearcher, generation: int, source: Path | None = None) -> IndexInfo:
+    """`source`: the directory the index was loaded from (it is served from a private copy)."""
     m: dict[str, Any] = searcher.manifest
     return IndexInfo(
-        path=str(searcher.path),
+        path=str(source or searcher.path),
         factory=str(m.get("factory", "unknown")),
         metric=m.get("metric"),
         num_phrases=searcher.num_phrases,
@@ -61,23 +66,27 @@ def index_info(searcher: PhraseSearcher, generation: int) -> IndexInfo:
     summary="The model and index served, and the latest evaluation",
     responses={503: {"description": "No index is loaded."}},
 )
-def info(request: Request, searcher: SearcherDep) -> InfoResponse:
-    """Answers without the database too: then `latest_evaluation` is null and `database` says why.
+async def info(request: Request, searcher: SearcherDep, db: DatabaseDep) -> InfoResponse:
+    """Answers without the database too (within MMWE_DB_TIMEOUT_S when it hangs): then `latest_evaluation`
+    is null and `database` says why.
 
     Without the admin token the index path is its directory name, `worker_pid` is null and evaluation
     errors are withheld."""
-    model = model_info(searcher)
+    model = await asyncio.to_thread(model_info, searcher)  # hashes the embeddings manifest
+
+    def latest_run(session: Session) -> EvaluationRunOut | None:
+        run = store.latest_for_embeddings(session, model.manifest_sha256 or "")
+        return EvaluationRunOut.model_validate(run) if run is not None else None
+
     latest: EvaluationRunOut | None = None
     database = Check(ok=True)
     try:
-        with request.app.state.sessionmaker() as session:
-            run = store.latest_for_embeddings(session, model.manifest_sha256 or "")
-            latest = EvaluationRunOut.model_validate(run) if run is not None else None
-    except Exception as exc:  # the database is optional for this route
-        database = Check(ok=False, detail=f"{type(exc).__name__}: {exc}".splitlines()[0])
+        latest = await db.run(latest_run)
+    except ServiceUnavailable as exc:  # the database is optional for this route
+        database = Check(ok=False, detail=exc.message)
     response = InfoResponse(
         model=model,
-        index=index_info(searcher, request.app.state.holder.generation),
+        index=index_info(searcher, request.app.state.holder.generation, request.app.state.holder.source),
         latest_evaluation=latest,
         database=database,
         worker_pid=os.getpid(),

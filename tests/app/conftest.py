@@ -7,6 +7,7 @@ predictable (dog ~ puppy, pizza ~ burger). Indexes are built with `index.build.b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -169,6 +170,65 @@ class LiveServer:
     log: Path
 
 
+@contextlib.contextmanager
+def serve(
+    artifacts: Artifacts, tmp_path: Path, database_url: str, workers: int = 2, **env_overrides: str
+) -> Iterator[LiveServer]:
+    """`python -m app serve --workers N` on a free port, ready (`/readyz` 200 unless MMWE_TEST_NOT_READY is
+    given) on exit of the `with`: terminated, killed if it hangs."""
+    port = free_port()
+    env = dict(
+        os.environ,
+        MMWE_INDEX_DIR=str(artifacts.index),
+        MMWE_DATA_DIR=str(artifacts.root),
+        DATABASE_URL=database_url,
+        MMWE_ADMIN_TOKEN=TOKEN,
+        MMWE_RELOAD_POLL_SECONDS="0.2",
+        MMWE_LOG_LEVEL="warning",
+        PYTHONPATH=str(ROOT),
+    )
+    for key in ("MMWE_RELOAD_FILE", "PROMETHEUS_MULTIPROC_DIR", "MMWE_WORKERS"):
+        env.pop(key, None)
+    expect_ready = env_overrides.pop("MMWE_TEST_NOT_READY", None) is None
+    env.update(env_overrides)
+    log = tmp_path / f"server-{port}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", str(workers)],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        last: list[str] = ["no answer"]
+
+        def up() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited: {log.read_text()}")
+            try:
+                r = httpx.get(url + "/readyz", timeout=15)
+            except httpx.HTTPError as exc:
+                last[0] = repr(exc)
+                return False
+            last[0] = r.text
+            return r.status_code == 200 or not expect_ready
+
+        try:
+            wait_for(up, timeout=300, interval=0.2)
+        except AssertionError as exc:
+            raise AssertionError(f"server not ready: {last[0]}; log: {log.read_text()[-3000:]}") from exc
+        yield LiveServer(url=url, proc=proc, log=log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @pytest.fixture(scope="module")
 def live_server(artifacts: Artifacts, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """Two uvicorn workers serving the Flat index, SQLite, admin token set, reload polling every 0.2 s.
@@ -180,48 +240,8 @@ def live_server(artifacts: Artifacts, tmp_path_factory: pytest.TempPathFactory) 
     tmp_path = tmp_path_factory.mktemp("live")
     sqlite_url = f"sqlite:///{tmp_path / 'live.db'}"
     upgrade(sqlite_url)
-    port = free_port()
-    env = dict(
-        os.environ,
-        MMWE_INDEX_DIR=str(artifacts.index),
-        MMWE_DATA_DIR=str(artifacts.root),
-        DATABASE_URL=sqlite_url,
-        MMWE_ADMIN_TOKEN=TOKEN,
-        MMWE_RELOAD_POLL_SECONDS="0.2",
-        MMWE_LOG_LEVEL="warning",
-        PYTHONPATH=str(ROOT),
-    )
-    env.pop("MMWE_RELOAD_FILE", None)
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log = tmp_path / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", "2"],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-
-        def ready() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited: {log.read_text()}")
-            try:
-                return httpx.get(url + "/readyz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(ready, timeout=60, interval=0.2)
-        yield LiveServer(url=url, proc=proc, log=log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with serve(artifacts, tmp_path, sqlite_url) as server:
+        yield server
 
 
 def copy_index(src: Path, dst: Path) -> Path:

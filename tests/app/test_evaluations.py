@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from app.db.models import Artifact, ArtifactKind, EvaluationResult, EvaluationRun, RunStatus
+from app.db.models import Artifact, ArtifactKind, EvaluationResult, EvaluationRun, RunStatus, utcnow
 from app.db.session import make_engine, make_sessionmaker
 from app.evaluations import store
 from app.main import create_app
@@ -173,36 +174,37 @@ def test_bad_evaluation_requests_are_refused(client: TestClient, body: dict[str,
     assert client.get("/v1/evaluations").json()["total"] == 0
 
 
-def test_runs_cut_off_by_a_restart_are_failed_at_startup(
+def test_a_restart_fails_runs_without_a_heartbeat_and_runs_the_queue(
     artifacts: Artifacts, migrated_database_url: str
 ) -> None:
+    """Liveness is the heartbeat, not the launch: a run whose heartbeat stopped is failed, a run another
+    replica keeps alive is left alone, and queued runs survive the restart and run."""
     engine = make_engine(migrated_database_url)
     factory = make_sessionmaker(engine)
-    import os
-
     with factory() as s:
         artifact = store.register_served(s, PhraseSearcher.load(artifacts.index))
         s.commit()
-        old_running = store.create_run(s, {"suite": "default"}, artifact, "previous-launch:12345", "admin")
-        old_queued = store.create_run(s, {"suite": "default"}, artifact, "previous-launch:12345", "admin")
-        sibling = store.create_run(s, {"suite": "default"}, artifact, f"this-launch:{os.getppid()}", "admin")
-        dead_sibling = store.create_run(s, {"suite": "default"}, artifact, "this-launch:999999999", "admin")
-        for run in (old_running, sibling, dead_sibling):
-            assert store.mark_running(s, run.id)
-    app = create_app(make_settings(artifacts, migrated_database_url, launch_id="this-launch"))
-    with TestClient(app) as c:
-        got = {
-            i: c.get(f"/v1/evaluations/{i}", headers=AUTH).json()
-            for i in (old_running.id, old_queued.id, sibling.id, dead_sibling.id)
-        }
-    for run_id in (old_running.id, old_queued.id, dead_sibling.id):
-        assert got[run_id]["status"] == "failed" and "interrupted" in got[run_id]["error"]
-    assert "running" in got[old_running.id]["error"] and "queued" in got[old_queued.id]["error"]
-    assert got[sibling.id]["status"] == "running"  # owned by a live worker of this launch
+        dead = store.create_run(s, {"suite": "similarity"}, artifact, "previous-launch:12345", "admin")
+        alive = store.create_run(s, {"suite": "similarity"}, artifact, "other-replica:1", "admin")
+        queued = store.create_run(s, {"suite": "similarity"}, artifact, "previous-launch:12345", "admin")
+        assert store.claim_next(s, "previous-launch:12345", max_running=5) == dead.id
+        assert store.claim_next(s, "other-replica:1", max_running=5) == alive.id
+        s.execute(
+            sa.update(EvaluationRun)
+            .where(EvaluationRun.id == dead.id)
+            .values(heartbeat_at=utcnow() - timedelta(minutes=5))
+        )
+        s.commit()
+    settings = make_settings(artifacts, migrated_database_url, eval_max_running=2, eval_poll_seconds=0.1)
+    with TestClient(create_app(settings)) as c:
+        done = poll(c, queued.id)
+        got = {i: c.get(f"/v1/evaluations/{i}", headers=AUTH).json() for i in (dead.id, alive.id)}
+    assert done["status"] == "succeeded", done
+    assert got[dead.id]["status"] == "failed" and "heartbeat" in got[dead.id]["error"]
+    assert got[alive.id]["status"] == "running"  # another replica's run, heartbeat fresh
     with factory() as s:
-        assert store.finish_failed(s, sibling.id, "cleanup")
-        assert not store.finish_failed(s, sibling.id, "twice")  # finished exactly once
-        assert not store.mark_running(s, old_queued.id)
+        assert store.finish_failed(s, alive.id, "cleanup")
+        assert not store.finish_failed(s, alive.id, "twice")  # finished exactly once
     engine.dispose()
 
 
@@ -213,12 +215,14 @@ def test_listing_is_paginated_newest_first(artifacts: Artifacts, migrated_databa
         artifact = store.register_served(s, PhraseSearcher.load(artifacts.index))
         s.commit()
         ids = [store.create_run(s, {"suite": "default"}, artifact, "x:1", "admin").id for _ in range(5)]
-        store.mark_running(s, ids[0])
+        assert store.claim_next(s, "x:1") == ids[0]
         from app.evaluations.store import ResultRow
 
         store.finish_succeeded(
             s, ids[0], [ResultRow("b", "triplets", {"metrics": {"accuracy": 0.75}}, "f" * 64)]
         )
+        for run_id in ids[1:]:  # not left queued: the app would run them
+            store.finish_failed(s, run_id, "not run")
     app = create_app(make_settings(artifacts, migrated_database_url, launch_id="x"))
     with TestClient(app) as c:
         page = c.get("/v1/evaluations", params={"limit": 2, "offset": 1}).json()

@@ -1,0 +1,65 @@
+"""Database work off the event loop and off the shared thread pool: `Database.run(fn)` calls `fn(session)` in
+a small executor of its own (MMWE_DB_THREADS threads, as many pooled connections), bounded by
+MMWE_DB_TIMEOUT_S.
+
+A database that hangs (a PostgreSQL that accepts connections and never answers) then ties up only these
+threads: query routes, which never touch the database, keep their own threads and answer as before, and a
+request that needs the database answers 503 with the reason when the time is up, never 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from app.db.session import make_engine, make_sessionmaker, sqlite_file
+from app.errors import ServiceUnavailable, database_error
+
+log = logging.getLogger("mmwe.app")
+T = TypeVar("T")
+
+
+class Database:
+    def __init__(self, url: str, timeout_s: float, threads: int) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self.engine = make_engine(url, timeout_s=timeout_s, pool_size=threads)
+        self.sessionmaker = make_sessionmaker(self.engine)
+        self.sqlite_file = sqlite_file(self.engine)
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mmwe-db")
+
+    def call(self, fn: Callable[[Session], T]) -> T:
+        """`fn(session)` in the calling thread; SQLAlchemy errors become ServiceUnavailable."""
+        if self.sqlite_file is not None and not self.sqlite_file.is_file():
+            # open connections would go on using the deleted file, and every write would be lost
+            raise ServiceUnavailable(f"database unavailable: database file missing: {self.sqlite_file}")
+        try:
+            with self.sessionmaker() as session:
+                return fn(session)
+        except SQLAlchemyError as exc:
+            raise database_error(exc) from exc
+
+    async def run(self, fn: Callable[[Session], T]) -> T:
+        """`fn(session)` in the database executor; ServiceUnavailable on an error or past the deadline.
+
+        The deadline is twice the driver's timeouts (connect, then a statement), plus a second: the driver
+        normally gives up first and says why; this bounds what it does not cover (a full pool, a lock)."""
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, self.call, fn)
+        try:
+            return await asyncio.wait_for(future, 2 * self.timeout_s + 1)
+        except TimeoutError as exc:
+            raise ServiceUnavailable(
+                f"database unavailable: no answer within {2 * self.timeout_s + 1:g} s",
+                headers={"Retry-After": "5"},
+            ) from exc
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.engine.dispose()
