@@ -52,6 +52,7 @@ def runner_config(settings: Settings, owner: str) -> RunnerConfig:
         heartbeat_s=settings.eval_heartbeat_s,
         grace_s=settings.eval_heartbeat_grace_s,
         max_running=settings.eval_max_running,
+        cpus=settings.eval_cpus,
     )
 
 

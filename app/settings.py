@@ -119,6 +119,11 @@ class Settings(BaseSettings):
         le=64,
         description="Evaluation runs at once across all workers sharing the database.",
     )
+    eval_cpus: str | None = Field(
+        default=None,
+        description="CPUs the evaluation processes may run on (a Linux CPU list such as `1` or `2-3`); "
+        "unset: any. Give them CPUs the API workers are not pinned to, where there are spare ones.",
+    )
     db_timeout_s: float = Field(
         default=3.0,
         gt=0,
@@ -201,6 +206,16 @@ class Settings(BaseSettings):
 
             parse_many(value)  # ValueError names what is wrong
         return value or None
+
+    @field_validator("eval_cpus")
+    @classmethod
+    def _valid_cpus(cls, value: str | None) -> str | None:
+        if value and value.strip():
+            from app.evaluations.worker import parse_cpus
+
+            parse_cpus(value)  # ValueError names what is wrong
+            return value.strip()
+        return None
 
     @cached_property
     def resolved_index_dir(self) -> Path:

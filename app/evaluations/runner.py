@@ -17,7 +17,8 @@ evaluation out of process, SCHED_IDLE and niced (MMWE_EVAL_NICE), keeps the GIL 
 Scheduling priority does not cover time spent in the kernel on the evaluation's behalf: faulting in a
 transparent huge page (zeroing 2 MB, perhaps compacting memory first) cannot be preempted on a kernel built
 without preemption, and on a VM each fault can also stall the virtual CPU at the host. numpy asks for huge
-pages on every large array, so the process runs with them off (`NUMPY_MADVISE_HUGEPAGE=0`): measured
+pages on every large array, so the process runs with them off (`NUMPY_MADVISE_HUGEPAGE=0`, set by the
+worker with one compute thread per library, app/evaluations/worker.py): measured
 with a 1 GB allocate-and-free loop at SCHED_IDLE beside the service at 1,500 req/s, query p99 was 15 ms with
 them off and 40-190 ms with them on (6 ms with nothing beside it); see docs/api.md "Load test".
 """
@@ -54,6 +55,7 @@ class RunnerConfig:
     heartbeat_s: float
     grace_s: float
     max_running: int
+    cpus: str | None = None  # MMWE_EVAL_CPUS: the evaluation process's CPU affinity (a Linux CPU list)
 
 
 class EvaluationRunner:
@@ -116,10 +118,6 @@ class EvaluationRunner:
             {
                 "DATABASE_URL": self.config.database_url,
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-                "OMP_NUM_THREADS": "1",
-                "OPENBLAS_NUM_THREADS": "1",
-                "MKL_NUM_THREADS": "1",
-                "NUMPY_MADVISE_HUGEPAGE": "0",  # see the module docstring
             }
         )
         cmd = [
@@ -131,6 +129,7 @@ class EvaluationRunner:
             str(self.config.nice),
             "--parent-pid",
             str(os.getpid()),
+            *(["--cpus", self.config.cpus] if self.config.cpus else []),
         ]
         log.info("evaluation run %d: starting %s", run_id, " ".join(cmd))
         with tempfile.TemporaryFile() as err:  # a file, not a pipe: nothing to drain while supervising

@@ -264,3 +264,63 @@ def test_worker_lowers_its_priority_before_importing_anything_heavy() -> None:
         [sys.executable, "-c", PRIORITY_PROBE], capture_output=True, text=True, cwd=ROOT, check=True
     ).stdout.split()
     assert out == ["[]", "5", "True"], out
+
+
+ISOLATION_PROBE = """
+import json, os, sys
+import app.evaluations.worker as worker
+worker.isolate(sys.argv[1] or None)
+import faiss, numpy as np
+a = np.random.default_rng(0).standard_normal((512, 512)).astype(np.float32)
+_ = a @ a  # BLAS: starts its thread pool here unless limited to one thread
+index = faiss.IndexFlatIP(512)
+index.add(a)
+index.search(a, 5)  # OpenMP: parallel over queries unless limited
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
+print(json.dumps({
+    "threads": int(status["Threads"]),
+    "cpus_allowed_list": status["Cpus_allowed_list"].strip(),
+    "affinity": sorted(os.sched_getaffinity(0)),
+    "omp": faiss.omp_get_max_threads(),
+    "hugepage": os.environ.get("NUMPY_MADVISE_HUGEPAGE"),
+}))
+"""
+
+
+def isolation_probe(cpus: str) -> tuple[dict[str, Any], str]:
+    res = subprocess.run(
+        [sys.executable, "-c", ISOLATION_PROBE, cpus], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    return json.loads(res.stdout), res.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status (Linux)")
+def test_evaluation_process_computes_on_one_thread_and_the_cpus_it_is_given() -> None:
+    """A real process set up as the evaluation worker, then numpy and FAISS at work: one thread in all
+    (BLAS and OpenMP would each add threads on a multi-core machine), huge pages off, and with MMWE_EVAL_CPUS
+    the kernel's affinity of the process is that list."""
+    import os
+
+    available = sorted(os.sched_getaffinity(0))
+    free, _ = isolation_probe("")
+    assert free["threads"] == 1 and free["omp"] == 1 and free["hugepage"] == "0", free
+    assert free["affinity"] == available, free
+    pinned, _ = isolation_probe(str(available[-1]))
+    assert pinned["affinity"] == [available[-1]], pinned
+    assert pinned["cpus_allowed_list"] == str(available[-1]), pinned
+    assert pinned["threads"] == 1, pinned
+    unknown, err = isolation_probe("4095")  # no such CPU: left as it was, said on stderr
+    assert unknown["affinity"] == available and "MMWE_EVAL_CPUS='4095' not applied" in err, (unknown, err)
+
+
+def test_eval_cpus_is_validated_at_start() -> None:
+    from pydantic import ValidationError
+
+    from app.evaluations.worker import parse_cpus
+    from app.settings import Settings
+
+    assert parse_cpus("0-2,5") == {0, 1, 2, 5} and parse_cpus("1") == {1}
+    assert Settings(eval_cpus=" 1 ").eval_cpus == "1" and Settings(eval_cpus="").eval_cpus is None
+    for bad in ("a", "3-1", "-1", ","):
+        with pytest.raises(ValidationError, match="eval_cpus"):
+            Settings(eval_cpus=bad)
