@@ -194,12 +194,15 @@ def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def start_server(index: Path, work: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    index: Path, work: Path, workers: int, database_url: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`python -m app serve` on a free loopback port, migrated first (SQLite in `work` unless given a URL)."""
     port = free_port()
     env = dict(
         os.environ,
         MMWE_INDEX_DIR=str(index),
-        DATABASE_URL=f"sqlite:///{work / 'bench.db'}",
+        DATABASE_URL=database_url or f"sqlite:///{work / 'bench.db'}",
         MMWE_ADMIN_TOKEN=TOKEN,
         MMWE_LOG_LEVEL="warning",
         MMWE_DATA_DIR=str(work),
@@ -348,11 +351,16 @@ def targets(result: dict[str, Any], rate: float) -> dict[str, bool]:
     return checks
 
 
-def measure(args: argparse.Namespace, index: Path) -> dict[str, Any]:
-    members = json.loads((args.work / "members.json").read_text())
+def sample_queries(args: argparse.Namespace) -> list[str]:
+    """1,000 distinct phrases of the built index, the queries wrk cycles through."""
     rng = np.random.default_rng(args.seed + 3)
     phrases = [line.split("\t")[0] for line in (args.work / f"phrases-{args.num_phrases}.tsv").open()]
-    queries = [phrases[i] for i in rng.choice(len(phrases), 1000, replace=False)]
+    return [phrases[i] for i in rng.choice(len(phrases), 1000, replace=False)]
+
+
+def measure(args: argparse.Namespace, index: Path) -> dict[str, Any]:
+    members = json.loads((args.work / "members.json").read_text())
+    queries = sample_queries(args)
     triplets = args.work / "triplets.tsv"
     if args.evaluation and not triplets.is_file():
         make_triplets(triplets, members, args.triplets, args.seed)

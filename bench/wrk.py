@@ -66,7 +66,7 @@ function setup(thread)
 end
 
 local due, sent, i = nil, 0, 0
-latencies, late, failed = {}, 0, 0
+latencies, starts, late, failed = {}, {}, 0, 0
 
 function delay()
   local now = now_us()
@@ -90,7 +90,8 @@ request = function()
 end
 
 function response(status, headers, body)
-  latencies[#latencies + 1] = now_us() - math.min(sent, due)
+  starts[#starts + 1] = math.min(sent, due)
+  latencies[#latencies + 1] = now_us() - starts[#starts]
   if status ~= 200 then
     failed = failed + 1
   end
@@ -100,8 +101,9 @@ function done(summary, latency, requests)
   local out = io.open("%(out)s", "w")
   local all, late_total, failed_total = {}, 0, 0
   for _, t in ipairs(threads) do
-    for _, v in ipairs(t:get("latencies")) do
-      all[#all + 1] = string.format("%%.1f", v)
+    local starts = t:get("starts")
+    for j, v in ipairs(t:get("latencies")) do
+      all[#all + 1] = string.format("%%.1f %%.1f", v, starts[j])
     end
     late_total = late_total + t:get("late")
     failed_total = failed_total + t:get("failed")
@@ -133,6 +135,7 @@ def parse_wrk(text: str) -> dict[str, Any]:
     non2xx = int(m.group(1)) if m else 0
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     sock = sum(int(g) for g in m.groups()) if m else 0
+    out["non_2xx"], out["socket_errors"] = non2xx, sock
     out["errors"] = non2xx + sock
     return out
 
@@ -192,8 +195,14 @@ def fixed_rate(
     rate: float,
     duration: int,
     server_cpu: Callable[[], float],
+    window_s: float | None = None,
+    origin: float | None = None,
 ) -> dict[str, Any]:
-    """Latency at an offered load of `rate` req/s over `connections` connections (see the module)."""
+    """Latency at an offered load of `rate` req/s over `connections` connections (see the module).
+
+    With `window_s`, also `windows`: count, p50, p99 and max of the requests scheduled in each window of that
+    many seconds from `origin` (a `time.monotonic()` value, the same clock as wrk's; default: the first
+    request), so that latency can be lined up with events during the run."""
     with tempfile.TemporaryDirectory() as tmp:
         lat_file = Path(tmp) / "latencies.txt"
         script = FIXED_RATE_LUA % {
@@ -205,7 +214,8 @@ def fixed_rate(
         }
         args = [f"-t{connections}", f"-c{connections}", f"-d{duration}s"]
         stdout, cpu = _run(script, args, base, server_cpu)
-        lat_ms = np.loadtxt(lat_file, ndmin=1) / 1e3
+        rows = np.loadtxt(lat_file, ndmin=2)  # (requests, 2): latency, scheduled time (us, CLOCK_MONOTONIC)
+    lat_ms = rows[:, 0] / 1e3
     wrk = parse_wrk(stdout)
     m = re.search(r"fixed-rate: late (\d+) failed (\d+)", stdout)
     late, failed = (int(m.group(1)), int(m.group(2))) if m else (None, None)
@@ -220,8 +230,32 @@ def fixed_rate(
     out["max_ms"] = round(float(lat_ms.max()), 3)
     out["late_requests"] = late  # sent after their slot (the connection was still waiting for an answer)
     out["errors"] = wrk["errors"]  # socket errors and statuses above 399, as wrk counts them
+    out["non_2xx"], out["socket_errors"] = wrk["non_2xx"], wrk["socket_errors"]  # (timeouts: 2 s, wrk's)
     out["non_200"] = failed
     out.update({f"wrk_{k}": wrk[k] for k in ("p50_ms", "p90_ms", "p99_ms")})
     out["connections"], out["duration_s"] = connections, duration
     _per_request(out, cpu)
+    if window_s:
+        out["windows"] = windows(lat_ms, rows[:, 1] / 1e6, window_s, origin)
+    return out
+
+
+def windows(
+    lat_ms: np.ndarray, start_s: np.ndarray, window_s: float, origin: float | None
+) -> list[dict[str, Any]]:
+    """Latency figures of the requests scheduled in each `window_s` window from `origin` (seconds)."""
+    at = start_s - (start_s.min() if origin is None else origin)
+    slot = np.floor(at / window_s).astype(np.int64)
+    out = []
+    for w in np.unique(slot):
+        lat = lat_ms[slot == w]
+        out.append(
+            {
+                "t_s": round(float(w * window_s), 1),
+                "requests": int(lat.size),
+                "p50_ms": round(float(np.percentile(lat, 50)), 2),
+                "p99_ms": round(float(np.percentile(lat, 99)), 2),
+                "max_ms": round(float(lat.max()), 2),
+            }
+        )
     return out
