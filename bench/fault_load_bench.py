@@ -371,18 +371,7 @@ def measure(args: argparse.Namespace, index: Path) -> dict[str, Any]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument(
-        "--work",
-        type=Path,
-        default=ROOT / "data" / "bench",
-        help="cache of built artifacts, also the service's MMWE_DATA_DIR (default: data/bench here)",
-    )
-    p.add_argument("--num-phrases", type=int, default=100_000, help="phrases in the index (default 100k)")
-    p.add_argument("--num-words", type=int, default=50_000, help="vocabulary size (default 50k)")
-    p.add_argument("--dim", type=int, default=128, help="vector dimension (default 128)")
-    p.add_argument("--clusters", type=int, default=2000, help="word clusters (default 2000)")
-    p.add_argument("--factory", default="IVF1024,Flat", help="FAISS factory (default IVF1024,Flat)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
+    load_bench.add_index_args(p, 100_000, "IVF1024,Flat")
     p.add_argument("--pg-url", default=PG_URL, help=f"PostgreSQL to use, a private schema in it ({PG_URL})")
     p.add_argument("--workers", type=int, default=2, help="uvicorn workers (default 2)")
     p.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")

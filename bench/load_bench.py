@@ -450,20 +450,28 @@ def _ts(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_index_args(p: argparse.ArgumentParser, num_phrases: int, factory: str) -> None:
+    """The flags of the synthetic index (`build`), shared with bench/fault_load_bench.py."""
     p.add_argument(
         "--work",
         type=Path,
         default=ROOT / "data" / "bench",
-        help="cache of built artifacts (default: data/bench in this checkout, as `make bench`)",
+        help="cache of built artifacts, also the service's MMWE_DATA_DIR (default: data/bench in this "
+        "checkout, as `make bench`)",
     )
-    p.add_argument("--num-phrases", type=int, default=1_000_000, help="phrases in the index (default 1M)")
+    p.add_argument(
+        "--num-phrases", type=int, default=num_phrases, help=f"phrases in the index (default {num_phrases:,})"
+    )
     p.add_argument("--num-words", type=int, default=50_000, help="vocabulary size (default 50k)")
     p.add_argument("--dim", type=int, default=128, help="vector dimension (default 128, the paper's)")
     p.add_argument("--clusters", type=int, default=2000, help="word clusters (default 2000)")
-    p.add_argument("--factory", default="IVF4096,Flat", help="FAISS factory (default IVF4096,Flat)")
+    p.add_argument("--factory", default=factory, help=f"FAISS factory (default {factory})")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_index_args(p, 1_000_000, "IVF4096,Flat")
     p.add_argument("--workers", type=int, default=2, help="uvicorn workers (default 2)")
     p.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
     p.add_argument("--threads", type=int, default=1, help="wrk threads, closed loop (default 1)")

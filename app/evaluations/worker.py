@@ -1,14 +1,14 @@
 """One evaluation run in its own process: `python -m app.evaluations.worker RUN_ID [--parent-pid P]`
 
-Started by the service (app.evaluations.runner), which claimed the run. With `--parent-pid`, the process
-first asks the kernel to kill it when its parent dies (Linux PR_SET_PDEATHSIG), and exits at once if the
-parent is already gone, so a killed worker never leaves an evaluation running. It then lowers its own
-priority (SCHED_IDLE where the OS has it, and niced), limits itself to one BLAS/OpenMP/FAISS thread without
-transparent huge pages (`ISOLATION_ENV`, set before numpy and FAISS are imported, which read it when they load)
-and, with `--cpus` (MMWE_EVAL_CPUS), to those CPUs; then it imports and runs the job (`job.run_job`). The
-order matters: importing numpy, FAISS, SQLAlchemy and the rest takes about a second of CPU, and at normal
-priority that second competed with query traffic at the start of every run (docs/api.md "Load test"). So
-this module imports only the standard library, and threads started later inherit the lowered priority.
+Started by the service (app.evaluations.runner), which claimed the run. With `--parent-pid`, the process first
+asks the kernel to kill it when its parent dies (Linux PR_SET_PDEATHSIG), and exits at once if the parent is
+already gone, so a killed worker never leaves an evaluation running. It then lowers its own priority
+(SCHED_IDLE where the OS has it, and niced), limits itself to one BLAS/OpenMP/FAISS thread without transparent
+huge pages (`ISOLATION_ENV`, set before numpy and FAISS are imported, which read it when they load) and, with
+`--cpus` (MMWE_EVAL_CPUS), to those CPUs; then it imports and runs the job (`job.run_job`). The order matters:
+importing numpy, FAISS, SQLAlchemy and the rest takes about a second of CPU, and at normal priority that
+second competed with query traffic at the start of every run (docs/api.md "Load test"). So this module imports
+only the standard library, and threads started later inherit the lowered priority.
 Exit status 0 when the run was finished here.
 """
 
