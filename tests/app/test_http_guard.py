@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.app.conftest import ROOT, TOKEN, Artifacts, free_port, wait_for
+from tests.app.conftest import Artifacts, serve
 
 pytestmark = pytest.mark.slow  # starts a uvicorn process
 
@@ -32,50 +29,13 @@ def server(artifacts: Artifacts, tmp_path_factory: pytest.TempPathFactory) -> It
     tmp = tmp_path_factory.mktemp("guard")
     url = f"sqlite:///{tmp / 'guard.db'}"
     upgrade(url)
-    port = free_port()
-    env = dict(
-        os.environ,
-        MMWE_INDEX_DIR=str(artifacts.index),
-        MMWE_DATA_DIR=str(artifacts.root),
-        DATABASE_URL=url,
-        MMWE_ADMIN_TOKEN=TOKEN,
-        MMWE_HEADER_TIMEOUT_S=str(TIMEOUT_S),
-        MMWE_BODY_TIMEOUT_S=str(TIMEOUT_S),
-        MMWE_MAX_HEADER_BYTES=str(MAX_HEADER_BYTES),
-        MMWE_LOG_LEVEL="warning",
-        PYTHONPATH=str(ROOT),
-    )
-    for name in ("MMWE_RELOAD_FILE", "PROMETHEUS_MULTIPROC_DIR"):
-        env.pop(name, None)
-    log = tmp / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", "1"],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-
-        def ready() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited: {log.read_text()}")
-            try:
-                return httpx.get(base + "/readyz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(ready, timeout=60, interval=0.2)
-        yield "127.0.0.1", port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    limits = {
+        "MMWE_HEADER_TIMEOUT_S": str(TIMEOUT_S),
+        "MMWE_BODY_TIMEOUT_S": str(TIMEOUT_S),
+        "MMWE_MAX_HEADER_BYTES": str(MAX_HEADER_BYTES),
+    }
+    with serve(artifacts, tmp, url, workers=1, **limits) as live:
+        yield "127.0.0.1", int(live.url.rsplit(":", 1)[1])
 
 
 def read_until_closed(sock: socket.socket, limit_s: float = 10.0) -> tuple[bytes, float]:
