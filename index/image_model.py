@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 
 from index.artifacts import IMAGE_DIR, Embeddings
+from index.corpus import EOS, SPECIALS
 from index.errors import ArtifactError, QueryError
 
-RESERVED = ("<pad>", "<unk>", "<bos>", "<eos>")  # the output layer's first rows (training.corpus.shards)
-EOS = RESERVED.index("<eos>")
+RESERVED = SPECIALS  # the output layer's first rows: <pad>, <unk>, <bos>, <eos> (mmwe.corpus ids 0-3)
 IMAGE_KINDS = ("a", "a-noshare")
 
 

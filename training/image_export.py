@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from index.artifacts import load_embeddings, read_manifest, sha256_file, write_embeddings
+from index.corpus import BOS, SPECIALS
 from index.errors import ArtifactError
 from index.image_model import IMAGE_KINDS, RESERVED, image_arrays_spec
 from training.checkpoint import load_checkpoint
-from training.corpus.shards import BOS, SPECIALS
 from training.model import ModelConfig, MultimodalGRU
 
 # the backbone identity a model's features carry: what the service must reproduce on an uploaded image

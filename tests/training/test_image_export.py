@@ -11,12 +11,12 @@ import torch
 import torch.nn.functional as F
 
 from index.artifacts import load_embeddings, write_embeddings
+from index.corpus import BOS, EOS
 from index.errors import ArtifactError, QueryError
 from index.image_model import RESERVED, ImageModel
 from tests.training.corpus_helpers import write_corpus, write_features
 from training.__main__ import main
 from training.checkpoint import load_checkpoint
-from training.corpus.shards import BOS, EOS
 from training.model import ModelConfig, MultimodalGRU
 from training.train import TrainConfig, train
 
