@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.db.access import Database
 from app.errors import ServiceUnavailable
+from app.registry import ModelRegistry
 from app.security import admin_problem
 from app.serving import IndexHolder, SearchPool
 from app.settings import Settings
@@ -30,13 +31,37 @@ async def get_holder(request: Request) -> IndexHolder:
     return holder
 
 
-async def get_searcher(request: Request) -> PhraseSearcher:
-    """The searcher at the time the request starts: a reload during the request does not affect it."""
-    holder: IndexHolder = request.app.state.holder
+ModelParam = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="Served model to ask (MMWE_INDEXES; GET /v1/info lists them); default: the first.",
+    ),
+]
+
+
+async def get_models(request: Request) -> ModelRegistry:
+    models: ModelRegistry = request.app.state.models
+    return models
+
+
+def current_searcher(holder: IndexHolder) -> PhraseSearcher:
+    """The holder's searcher now (503 with the reason when its model has no index loaded)."""
     searcher = holder.current
     if searcher is None:
-        raise ServiceUnavailable("the phrase index is not loaded", detail=holder.error or "no index loaded")
+        raise ServiceUnavailable(
+            f"the phrase index of model {holder.name!r} is not loaded",
+            detail=holder.error or "no index loaded",
+        )
     return searcher
+
+
+async def get_searcher(request: Request, model: ModelParam = None) -> PhraseSearcher:
+    """The searcher of `?model=` (default: the default model) at the time the request starts: a reload
+    during the request does not affect it. 404 listing the served models for an unknown name."""
+    registry: ModelRegistry = request.app.state.models
+    _, holder = registry.holder(model)
+    return current_searcher(holder)
 
 
 async def get_pool(request: Request) -> SearchPool:
@@ -77,6 +102,7 @@ async def require_admin(
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 HolderDep = Annotated[IndexHolder, Depends(get_holder)]
 SearcherDep = Annotated[PhraseSearcher, Depends(get_searcher)]
+ModelsDep = Annotated[ModelRegistry, Depends(get_models)]
 PoolDep = Annotated[SearchPool, Depends(get_pool)]
 SessionDep = Annotated[Session, Depends(get_session)]
 DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -30,9 +30,18 @@ from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import GatewayTimeout, Overloaded, send_error
-from app.related_query import PARAMS, parse_valid, ranking_for
-from app.routes.related import related_json, router
-from app.serving import IndexHolder, SearchPool
+from app.registry import ModelRegistry
+from app.related_query import (
+    CLIENT_HEADER,
+    HEADERS,
+    MAX_CLIENT_ID,
+    PARAMS,
+    client_id,
+    parse_valid,
+    ranking_for,
+)
+from app.routes.related import MODEL_HEADER, related_json, router
+from app.serving import SearchPool
 from app.settings import Settings
 
 PATH = "/v1/related"
@@ -55,21 +64,22 @@ class RelatedFastPath:
             if isinstance(r, APIRoute) and r.path == PATH and "GET" in (r.methods or ())
         )
         read = route_params(self.route)
-        if read != PARAMS:
+        if read != PARAMS | HEADERS:
             raise RuntimeError(
-                f"GET {PATH} reads parameters {sorted(read)} but the fast path parses {sorted(PARAMS)}: "
-                "declare every parameter in app.related_query.RelatedQuery"
+                f"GET {PATH} reads parameters {sorted(read)} but the fast path parses "
+                f"{sorted(PARAMS | HEADERS)}: declare every parameter in app.related_query.RelatedQuery"
             )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and route_path(scope) == PATH:
             try:
-                body = await self.answer(scope["query_string"])
+                answer = await self.answer(scope["query_string"], scope.get("headers", []))
             except (Overloaded, GatewayTimeout) as exc:  # the search limits (app/limits.py): no retry
                 scope["route"] = self.route
                 await send_error(send, exc)
                 return
-            if body is not None:
+            if answer is not None:
+                body, model = answer
                 scope["route"] = self.route
                 await send(
                     {
@@ -78,6 +88,7 @@ class RelatedFastPath:
                         "headers": [
                             (b"content-length", str(len(body)).encode()),
                             (b"content-type", b"application/json"),
+                            (MODEL_HEADER.encode(), model.encode()),
                         ],
                     }
                 )
@@ -85,8 +96,10 @@ class RelatedFastPath:
                 return
         await self.app(scope, receive, send)
 
-    async def answer(self, query_string: bytes) -> bytes | None:
-        """The response body, or None when the route must answer (see the module docstring)."""
+    async def answer(
+        self, query_string: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> tuple[bytes, str] | None:
+        """(response body, model name), or None when the route must answer (see the module docstring)."""
         settings: Settings = self.state.settings
         params = plain_params(query_string)
         if params is None:
@@ -94,7 +107,13 @@ class RelatedFastPath:
         query = parse_valid(params, settings)
         if query is None:
             return None
-        holder: IndexHolder = self.state.holder
+        plain, header = plain_header(headers)
+        if not plain:
+            return None
+        models: ModelRegistry = self.state.models
+        if query.model is not None and query.model not in models.holders:
+            return None
+        name, holder, assignment = models.choose(query.model, client_id(query, header))
         searcher = holder.current
         if searcher is None:
             return None
@@ -106,7 +125,7 @@ class RelatedFastPath:
             raise
         except Exception:  # the route runs it again and answers the error in the API's one format
             return None
-        return related_json(found, searcher)
+        return related_json(found, searcher, assignment), name
 
 
 def route_path(scope: Scope) -> str:
@@ -114,6 +133,19 @@ def route_path(scope: Scope) -> str:
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(root) else path
+
+
+def plain_header(headers: list[tuple[bytes, bytes]]) -> tuple[bool, str | None]:
+    """(plain, the client id header as the route reads it); not plain (the route answers) when it is given
+    twice, is not ASCII or is too long for the route's limit."""
+    found: str | None = None
+    name = CLIENT_HEADER.encode()
+    for key, value in headers:
+        if key.lower() == name:
+            if found is not None or len(value) > MAX_CLIENT_ID or not value.isascii():
+                return False, None
+            found = value.decode("latin-1")
+    return True, found
 
 
 def plain_params(query_string: bytes) -> dict[str, str] | None:

@@ -28,15 +28,18 @@ from app.db.access import Database
 from app.errors import install_error_handlers
 from app.evaluations.runner import EvaluationRunner, RunnerConfig
 from app.fast_path import RelatedFastPath
+from app.gate import GateKeeper
 from app.launch import SnapshotStore, WorkerBoard
 from app.limits import BodyLimitMiddleware
-from app.metrics import MetricsMiddleware, set_index
+from app.metrics import MetricsMiddleware, set_index, set_model_index
 from app.rate_limit import RateLimit
+from app.registry import ModelRegistry
 from app.related_query import base_ranking
-from app.routes import admin, api_docs, evaluations, health, image, info, pages, related, vectors
+from app.routes import admin, api_docs, compare, evaluations, health, image, info, pages, related, vectors
 from app.security import AdminGuard, SecurityHeaders
 from app.serving import SEARCH_POOL_THREADS, IndexHolder, SearchPool
 from app.settings import Settings
+from index.search import PhraseSearcher
 
 log = logging.getLogger("mmwe.app")
 IMAGE_FORM_OVERHEAD = 64 << 10  # multipart headers around an image upload of MMWE_MAX_IMAGE_BYTES
@@ -56,6 +59,32 @@ def runner_config(settings: Settings, owner: str) -> RunnerConfig:
     )
 
 
+def build_models(settings: Settings) -> ModelRegistry:
+    """One `IndexHolder` per served model. Unset MMWE_INDEXES: the one model `default` with the launch's
+    reload file and worker board as before; named models: each under `<launch dir>/models/<name>/`."""
+    launch_dir = settings.reload_file.parent if settings.reload_file is not None else None
+    named = settings.indexes is not None
+    holders: dict[str, IndexHolder] = {}
+    for i, name in enumerate(settings.models):
+        primary = i == 0
+
+        def on_swap(searcher: PhraseSearcher | None, name: str = name, primary: bool = primary) -> None:
+            if primary:
+                set_index(searcher)
+            set_model_index(name, searcher)
+
+        base = launch_dir / "models" / name if named and launch_dir is not None else launch_dir
+        reload_file = base / "reload.json" if named and base is not None else settings.reload_file
+        holders[name] = IndexHolder(
+            reload_file,
+            on_swap=on_swap,
+            board=WorkerBoard(base / "workers") if base is not None else None,
+            name=name,
+            primary=primary,
+        )
+    return ModelRegistry(holders, settings.split)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -72,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.database = database
         app.state.engine = database.engine
         app.state.sessionmaker = database.sessionmaker
-        holder: IndexHolder = app.state.holder
+        models: ModelRegistry = app.state.models
         private_snapshots = None
         if settings.snapshot_dir is not None:
             snapshot_root = settings.snapshot_dir
@@ -80,19 +109,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             snapshot_root = settings.reload_file.parent / "snapshots"
         else:  # one process on its own (tests, `uvicorn --factory` by hand): own copies, removed at exit
             snapshot_root = private_snapshots = Path(tempfile.mkdtemp(prefix="mmwe-snapshots-"))
-        holder.snapshots = SnapshotStore(snapshot_root)
-        await asyncio.to_thread(holder.load_initial, settings.resolved_index_dir)
+        named = settings.indexes is not None
+        for name, holder in models.holders.items():  # each model its own copies and last known good
+            holder.snapshots = SnapshotStore(snapshot_root / name if named else snapshot_root)
+            await asyncio.to_thread(holder.load_initial, settings.models[name])
         app.state.runner = EvaluationRunner(database.sessionmaker, runner_config(settings, app.state.owner))
-        watcher = (
-            asyncio.create_task(holder.watch(settings.reload_poll_seconds)) if holder.reload_file else None
-        )
+        app.state.gates = GateKeeper(database, app.state.runner, models, settings, app.state.owner)
+        watchers = [
+            asyncio.create_task(holder.watch(settings.reload_poll_seconds))
+            for holder in models.holders.values()
+            if holder.reload_file
+        ]
         try:
             yield
         finally:
-            if watcher is not None:
+            for watcher in watchers:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
+            await app.state.gates.stop()
             await asyncio.to_thread(app.state.runner.stop)
             app.state.search_pool.close()
             database.close()
@@ -113,16 +148,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.ranking = base_ranking(settings)  # loads MMWE_DENYLIST: a bad path stops the start here
-    launch_dir = settings.reload_file.parent if settings.reload_file is not None else None
-    app.state.holder = IndexHolder(
-        settings.reload_file,
-        on_swap=set_index,
-        board=WorkerBoard(launch_dir / "workers") if launch_dir is not None else None,
-    )
+    app.state.models = build_models(settings)
+    app.state.holder = app.state.models.holders[app.state.models.default]  # the default model's
     app.state.launch_id = settings.launch_id or uuid.uuid4().hex[:16]
     app.state.owner = f"{app.state.launch_id}:{os.getpid()}"
     install_error_handlers(app)
-    for module in (health, related, image, vectors, info, evaluations, admin, pages, api_docs):
+    for module in (health, related, compare, image, vectors, info, evaluations, admin, pages, api_docs):
         app.include_router(module.router)
     if settings.fast_path:  # innermost of ours: inside the body limit and the metrics
         app.add_middleware(RelatedFastPath, state=app.state)

@@ -50,6 +50,21 @@ INDEX_GENERATION = Gauge(
     ["worker"],
     multiprocess_mode="mostrecent",
 )
+MODEL_GENERATION = Gauge(
+    "mmwe_model_generation",
+    "Reload generation each worker has loaded, per served model (MMWE_INDEXES).",
+    ["model", "worker"],
+    multiprocess_mode="mostrecent",
+)
+MODEL_PHRASES = Gauge(
+    "mmwe_model_phrases", "Phrases in each served model's index.", ["model"], multiprocess_mode="mostrecent"
+)
+MODEL_BYTES = Gauge(
+    "mmwe_model_memory_bytes",
+    "Memory of each served model's index.",
+    ["model"],
+    multiprocess_mode="mostrecent",
+)
 INDEX_LOAD_FAILURES = Counter("mmwe_index_load_failures", "Index loads that failed (retried with backoff).")
 INDEX_RELOADS = Counter("mmwe_index_reloads", "Index reloads by outcome.", ["outcome"])
 
@@ -59,6 +74,11 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 def set_index(searcher: PhraseSearcher | None) -> None:
     INDEX_PHRASES.set(searcher.num_phrases if searcher is not None else 0)
     INDEX_BYTES.set(searcher.memory_bytes() if searcher is not None else 0)
+
+
+def set_model_index(model: str, searcher: PhraseSearcher | None) -> None:
+    MODEL_PHRASES.labels(model).set(searcher.num_phrases if searcher is not None else 0)
+    MODEL_BYTES.labels(model).set(searcher.memory_bytes() if searcher is not None else 0)
 
 
 class MetricsMiddleware:

@@ -21,6 +21,8 @@ from index.ranking import Compounds, Ranking, load_denylist
 MAX_Q_PARAM = 10_000  # the schema's bounds; the served limits are MMWE_MAX_QUERY_CHARS and MMWE_MAX_K
 MAX_K_PARAM = 1000
 DEFAULT_K = 10
+MAX_CLIENT_ID = 128  # characters of a client id (X-Client-Id, `session`)
+CLIENT_HEADER = "x-client-id"
 
 QueryParam = Annotated[str, Query(description="Query phrase (one or more words).", max_length=MAX_Q_PARAM)]
 
@@ -64,10 +66,27 @@ class RelatedQuery(RankingParams):
         default=DEFAULT_K, ge=1, le=MAX_K_PARAM, description="Number of related phrases (at most MMWE_MAX_K)."
     )
     exact: bool = Field(default=False, description="Search exhaustively, bypassing the approximate index.")
+    model: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Served model to ask (MMWE_INDEXES); default: the first, or the A/B split's choice "
+        "(MMWE_AB_SPLIT).",
+    )
+    session: str | None = Field(
+        default=None,
+        max_length=MAX_CLIENT_ID,
+        description="An opaque client id for the A/B split (instead of the X-Client-Id header).",
+    )
 
 
 RELATED_QUERY = TypeAdapter(RelatedQuery)
 PARAMS = frozenset(RelatedQuery.model_fields)
+HEADERS = frozenset({CLIENT_HEADER})  # the request headers the route reads
+
+
+def client_id(query: RelatedQuery, header: str | None) -> str | None:
+    """Who asks, for the A/B split: the X-Client-Id header, else the `session` parameter."""
+    return header or query.session or None
 
 
 def base_ranking(settings: Settings) -> Ranking:

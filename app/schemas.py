@@ -33,6 +33,7 @@ class Hit(BaseModel):
 class ServedBy(BaseModel):
     model_config = ConfigDict(frozen=True)  # one instance per loaded index, shared by its responses
 
+    model: str = Field(description="The served model's name (MMWE_INDEXES; `default` when unset).")
     model_kind: str = Field(description="Which model produced the embeddings (word2vec, text, a, ...).")
     embeddings_sha256: str | None = Field(description="Checksum of the embeddings manifest.")
     index: str = Field(description="Index directory name.")
@@ -45,6 +46,11 @@ class RelatedResponse(BaseModel):
     results: list[Hit]
     oov: list[str] = Field(description="Query words the model does not know (ignored for the query vector).")
     served_by: ServedBy
+    assignment: str | None = Field(
+        default=None,
+        description="The A/B split's arm (MMWE_AB_SPLIT) when it chose the model; null when the request "
+        "named `model` or no split is configured. Send it with POST /v1/feedback.",
+    )
 
 
 class BatchRequest(RankingParams):
@@ -81,6 +87,35 @@ class BatchResponse(BaseModel):
     served_by: ServedBy
 
 
+class CompareModel(BaseModel):
+    model: str = Field(description="The model's name.")
+    normalized: str | None = Field(default=None, description="The normalised query (absent when it failed).")
+    results: list[Hit] = Field(default_factory=list)
+    oov: list[str] = Field(default_factory=list)
+    served_by: ServedBy
+    error: ErrorInfo | None = Field(default=None, description="Why this model has no answer.")
+
+
+class PairOverlap(BaseModel):
+    a: str
+    b: str
+    shared: int = Field(description="Phrases both models returned.")
+    jaccard: float = Field(description="|A and B| / |A or B| of the two phrase sets (1 when both are empty).")
+
+
+class Overlap(BaseModel):
+    shared: list[str] = Field(description="Phrases every answering model returned (sorted).")
+    jaccard: float = Field(description="Shared phrases / all phrases returned, over the answering models.")
+    pairs: list[PairOverlap] = Field(description="The overlap of each pair of answering models.")
+
+
+class CompareResponse(BaseModel):
+    query: str
+    k: int
+    models: list[CompareModel] = Field(description="One per model, in the order asked.")
+    overlap: Overlap
+
+
 class EmbeddedPhrase(BaseModel):
     text: str = Field(description="The phrase as sent.")
     normalized: str
@@ -115,8 +150,24 @@ class Check(BaseModel):
 
 class Readiness(BaseModel):
     ready: bool
-    index: Check
+    index: Check = Field(description="The default model's index.")
     database: Check
+    models: dict[str, Check] = Field(
+        default_factory=dict, description="Each served model's index (MMWE_INDEXES); all must be ok."
+    )
+
+
+class ServedModelOut(BaseModel):
+    name: str
+    default: bool = Field(description="Answers requests that name no model (outside the A/B split).")
+    ab_weight: int | None = Field(description="Its weight in MMWE_AB_SPLIT (null: not in the split).")
+    index: str | None = Field(
+        description="Index directory served: absolute with the admin token, else its name."
+    )
+    model_kind: str | None
+    num_phrases: int | None
+    generation: int
+    problem: str | None = Field(description="What is wrong with what this model serves (null: nothing).")
 
 
 class ModelInfo(BaseModel):
@@ -224,6 +275,9 @@ class InfoResponse(BaseModel):
     worker_pid: int | None = Field(
         description="Process id of the worker that answered (several with MMWE_WORKERS); admin token only."
     )
+    models: list[ServedModelOut] = Field(
+        default_factory=list, description="Every served model (MMWE_INDEXES); `model`/`index` describe one."
+    )
 
 
 class BenchmarkSpecIn(BaseModel):
@@ -265,6 +319,42 @@ class EvaluationAccepted(BaseModel):
     status: RunStatus
 
 
+class GateSpec(BaseModel):
+    """How a candidate index must score against the serving one to be swapped in (app/gate.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    suite: Text | None = Field(
+        default=None, max_length=128, description="A built-in suite (default: 'default' unless benchmarks)."
+    )
+    benchmarks: list[BenchmarkSpecIn] | None = Field(default=None, min_length=1, max_length=100)
+    metric: Text = Field(
+        default="primary",
+        min_length=1,
+        max_length=64,
+        description="The metric compared per benchmark: `primary` (each benchmark's headline number: "
+        "accuracy, spearman) or a metric name.",
+    )
+    max_drop: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1000.0,
+        allow_inf_nan=False,
+        description="Largest allowed drop (serving minus candidate) of the metric on any benchmark.",
+    )
+
+    @model_validator(mode="after")
+    def _suite_or_benchmarks(self) -> GateSpec:
+        if self.suite is not None and self.benchmarks is not None:
+            raise ValueError("give at most one of 'suite' or 'benchmarks'")
+        if self.suite is None and self.benchmarks is None:
+            self.suite = "default"
+        return self
+
+    def evaluation(self) -> EvaluationRequest:
+        return EvaluationRequest(suite=self.suite, benchmarks=self.benchmarks)
+
+
 class ReloadRequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -273,6 +363,53 @@ class ReloadRequestBody(BaseModel):
         max_length=4096,
         description="Index directory on the server (relative: under MMWE_DATA_DIR).",
     )
+    model: Text | None = Field(
+        default=None, max_length=64, description="The served model to reload (default: the default model)."
+    )
+    gate: GateSpec | None = Field(
+        default=None,
+        description="Swap only if the candidate scores no worse than the serving index (evaluated first; "
+        "202 with a gated reload to poll, or with `wait` the decision).",
+    )
+    wait: bool = Field(
+        default=False,
+        description="With `gate`: answer the decision (200 swapped, 409 refused) instead of 202, waiting up "
+        "to MMWE_GATE_WAIT_S.",
+    )
+
+
+class GateRow(BaseModel):
+    benchmark: str
+    metric: str | None = Field(description="The metric compared (the benchmark's primary one by default).")
+    serving: float | None = Field(description="The serving index's value (null: undefined).")
+    candidate: float | None = Field(description="The candidate's value (null: undefined).")
+    drop: float | None = Field(description="serving - candidate (null when either is undefined).")
+    passed: bool
+
+
+class GatedReloadOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    status: str = Field(description="evaluating -> swapped | refused | failed.")
+    model: str
+    index_dir: str = Field(description="The candidate index directory.")
+    serving_dir: str | None = Field(description="The index that served when the gate started.")
+    gate: dict[str, Any]
+    serving_run_id: int | None = Field(
+        description="Evaluation run of the serving index (GET /v1/evaluations)."
+    )
+    candidate_run_id: int | None = Field(description="Evaluation run of the candidate.")
+    comparison: list[GateRow] | None = Field(description="Side by side, per benchmark, once both finished.")
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    status_url: str = Field(default="", description="Where to poll this gated reload.")
+
+    @field_validator("created_at", "finished_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 class WorkerOut(BaseModel):

@@ -25,6 +25,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,7 +36,8 @@ import faiss
 
 from app.launch import SnapshotStore, WorkerBoard, WorkerStatus
 from app.limits import SearchGuard
-from app.metrics import INDEX_GENERATION, INDEX_LOAD_FAILURES
+from app.metrics import INDEX_GENERATION, INDEX_LOAD_FAILURES, MODEL_GENERATION
+from app.model_names import DEFAULT_MODEL
 from index.artifacts import atomic_write
 from index.errors import ArtifactError, MmweError
 from index.ranking import Ranking
@@ -48,6 +50,9 @@ SEARCH_POOL_THREADS = 4  # per worker: searches in flight at once (each with MMW
 # The 1M-phrase IVF4096 bench index (nprobe 2) needs 0.59M: ~0.15 ms on the 2-core development machine.
 INLINE_MAX_WORK = 1 << 20
 
+
+# The model name (MMWE_INDEXES) each loaded searcher serves under, set as it loads, before anyone can see it.
+MODEL_NAMES: weakref.WeakKeyDictionary[PhraseSearcher, str] = weakref.WeakKeyDictionary()
 
 RETRY_MIN_S = 1.0  # a worker whose load of a reload failed retries after this, doubling each time ...
 RETRY_MAX_S = 30.0  # ... up to this
@@ -192,7 +197,11 @@ class IndexHolder:
         on_swap: Callable[[PhraseSearcher | None], None] | None = None,
         snapshots: SnapshotStore | None = None,
         board: WorkerBoard | None = None,
+        name: str = DEFAULT_MODEL,
+        primary: bool = True,
     ) -> None:
+        self.name = name  # the model name (app/registry.py)
+        self.primary = primary  # the default model: also reported by the unlabelled metrics
         self.on_swap = on_swap
         self.current: PhraseSearcher | None = None
         self.source: Path | None = None  # the directory the served index was loaded from (before its copy)
@@ -222,17 +231,20 @@ class IndexHolder:
         return WorkerStatus(os.getpid(), self.generation, self.target, self.problem)
 
     def _report(self) -> None:
-        INDEX_GENERATION.labels(str(os.getpid())).set(self.generation)
+        if self.primary:
+            INDEX_GENERATION.labels(str(os.getpid())).set(self.generation)
+        MODEL_GENERATION.labels(self.name, str(os.getpid())).set(self.generation)
         if self.board is not None:
             self.board.publish(self.status())
 
     def _load(self, source: Path, snapshot: Path | None = None) -> tuple[PhraseSearcher, Path]:
         """Load `source` from its private verified copy (see app/launch.py); errors name `source`'s files."""
         if self.snapshots is None:
-            return load_checked(source), source
+            searcher = self._named(load_checked(source))
+            return searcher, source
         copy = snapshot if snapshot is not None and snapshot.is_dir() else self.snapshots.snapshot(source)
         try:
-            searcher = load_checked(copy)
+            searcher = self._named(load_checked(copy))
         except ArtifactError as exc:
             self.snapshots.discard(copy)
             try:
@@ -269,7 +281,7 @@ class IndexHolder:
             return
         source, copy = good
         try:
-            self.current = load_checked(copy)
+            self.current = self._named(load_checked(copy))
         except Exception as exc:
             log.error("last known good index %s not loaded either: %s", copy, exc)
             return
@@ -278,16 +290,25 @@ class IndexHolder:
         self.fallback = f"serving the last index that loaded ({source}) because: {reason}"
         log.warning("%s", self.fallback)
 
+    def _named(self, searcher: PhraseSearcher) -> PhraseSearcher:
+        MODEL_NAMES[searcher] = self.name
+        return searcher
+
     def _swapped(self) -> None:
         settle_heap()
         if self.on_swap is not None:
             self.on_swap(self.current)
         self._report()
 
-    def reload(self, path: Path) -> PhraseSearcher:
-        """Load `path` and swap it in (raises ArtifactError and keeps the old index on failure)."""
+    def reload(self, path: Path, check: Callable[[PhraseSearcher], None] | None = None) -> PhraseSearcher:
+        """Load `path` and swap it in (raises ArtifactError and keeps the old index on failure).
+
+        `check(searcher)`, when given, runs on the loaded index before the swap; what it raises stops the
+        swap (the gated reload checks that the index is the one it evaluated, app/gate.py)."""
         with self._lock:
             searcher, copy = self._load(path)
+            if check is not None:
+                check(searcher)
             if self.reload_file is not None:
                 self.generation = self.reload_file.publish(path, copy if self.snapshots else None)
                 self._seen_stamp = self.reload_file.stamp()

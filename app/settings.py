@@ -7,9 +7,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.model_names import DEFAULT_MODEL, parse_indexes, parse_split
 from index.ranking import DEFAULT_MIN_COUNT, DEFAULT_POPULARITY, Compounds
 
 
@@ -187,6 +188,25 @@ class Settings(BaseSettings):
         "package's notation); unset = off (app/rate_limit.py).",
     )
 
+    # --- several models (issue 17: named indexes, A/B split of /v1/related) --------------------------------
+    indexes: str | None = Field(
+        default=None,
+        description="Named indexes served side by side, `name=dir,name=dir` (dirs under MMWE_DATA_DIR or "
+        "MMWE_INDEX_ROOTS; relative: under MMWE_DATA_DIR); the first is the default. Unset: one model "
+        "`default` (MMWE_INDEX_DIR).",
+    )
+    gate_wait_s: float = Field(
+        default=600.0,
+        gt=0,
+        le=3600,
+        description="How long POST /v1/admin/reload with a gate and `wait` waits for the decision.",
+    )
+    ab_split: str | None = Field(
+        default=None,
+        description="Split of GET /v1/related requests without `model` between models, `name:weight,...` "
+        "(by a hash of X-Client-Id or `session`, else at random); unset: the default model serves them.",
+    )
+
     @field_validator("benchmark_dirs", "index_roots", "allowed_hosts", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
@@ -216,6 +236,41 @@ class Settings(BaseSettings):
             parse_cpus(value)  # ValueError names what is wrong
             return value.strip()
         return None
+
+    @model_validator(mode="after")
+    def _valid_models(self) -> Settings:
+        """MMWE_INDEXES entries well formed and under the allowed index roots; MMWE_AB_SPLIT over them."""
+        if self.indexes is not None and not self.indexes.strip():
+            self.indexes = None
+        if self.ab_split is not None and not self.ab_split.strip():
+            self.ab_split = None
+        models = self.models  # raises ValueError on a bad MMWE_INDEXES
+        if self.indexes is not None:
+            roots = [r.resolve() for r in (self.data_dir, *self.index_roots)]
+            for name, directory in models.items():
+                if not any(directory == r or directory.is_relative_to(r) for r in roots):
+                    raise ValueError(
+                        f"MMWE_INDEXES: the directory of model {name!r} ({directory}) is outside "
+                        "MMWE_DATA_DIR and MMWE_INDEX_ROOTS"
+                    )
+        if self.ab_split is not None:
+            parse_split(self.ab_split, list(models))
+        return self
+
+    @cached_property
+    def models(self) -> dict[str, Path]:
+        """The served models by name, in order (the first is the default); directories resolved."""
+        if self.indexes is None:
+            return {DEFAULT_MODEL: self.resolved_index_dir}
+        return {
+            name: (d if d.is_absolute() else self.data_dir / d).resolve()
+            for name, d in parse_indexes(self.indexes).items()
+        }
+
+    @cached_property
+    def split(self) -> list[tuple[str, int]]:
+        """MMWE_AB_SPLIT parsed: [(model, weight)]; empty when unset."""
+        return parse_split(self.ab_split, list(self.models)) if self.ab_split is not None else []
 
     @cached_property
     def resolved_index_dir(self) -> Path:

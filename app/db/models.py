@@ -84,3 +84,37 @@ class EvaluationResult(Base):
     dataset_sha256: Mapped[str | None] = mapped_column(String(64))
 
     run: Mapped[EvaluationRun] = relationship(back_populates="results")
+
+
+class GateStatus(enum.StrEnum):
+    evaluating = "evaluating"  # both evaluation runs queued or running
+    swapped = "swapped"  # the candidate passed and serves now
+    refused = "refused"  # a benchmark's metric dropped more than allowed: the old index keeps serving
+    failed = "failed"  # an evaluation or the load failed, or the service stopped: the old index keeps serving
+
+
+class GatedReload(Base):
+    """`POST /v1/admin/reload` with a `gate`: the candidate and the serving model evaluated on the same suite
+    (two evaluation runs), and the decision (app/gate.py)."""
+
+    __tablename__ = "gated_reloads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[GateStatus] = mapped_column(
+        Enum(GateStatus, name="gate_status", native_enum=False, length=16),
+        default=GateStatus.evaluating,
+        index=True,
+    )
+    model: Mapped[str] = mapped_column(String(32))
+    index_dir: Mapped[str] = mapped_column(Text)  # the candidate
+    serving_dir: Mapped[str | None] = mapped_column(Text)  # what served when the gate started
+    gate: Mapped[dict[str, Any]]  # {"suite" | "benchmarks", "metric", "max_drop"}
+    serving_run_id: Mapped[int | None] = mapped_column(ForeignKey("evaluation_runs.id", ondelete="SET NULL"))
+    candidate_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("evaluation_runs.id", ondelete="SET NULL")
+    )
+    comparison: Mapped[list[Any] | None] = mapped_column(JSON)  # per benchmark: serving, candidate, drop
+    error: Mapped[str | None] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(String(64))  # "<launch id>:<worker pid>" deciding it
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]

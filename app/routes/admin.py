@@ -1,22 +1,26 @@
-"""Admin only: `POST /v1/admin/reload` (load another index fully, then swap it in atomically) and
-`GET /v1/admin/export?format=word2vec` (stream the served embeddings in a standard format)."""
+"""Admin only: `POST /v1/admin/reload` (load another index fully, then swap it in atomically; with a `gate`,
+only if it evaluates no worse than the serving one: app/gate.py), `GET /v1/admin/reloads/{id}` (a gated
+reload) and `GET /v1/admin/export?format=word2vec` (stream the served embeddings in a standard format)."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
 
-from app.deps import AdminDep, HolderDep, SearcherDep, SettingsDep
-from app.errors import ServiceUnavailable, Unprocessable
+from app.deps import AdminDep, ModelsDep, SearcherDep, SettingsDep
+from app.errors import Conflict, ServiceUnavailable, Unprocessable
+from app.gate import GateKeeper
 from app.metrics import INDEX_RELOADS
-from app.routes.evaluations import ADMIN_ERRORS
+from app.routes.evaluations import ADMIN_ERRORS, check_request
 from app.routes.info import index_info
-from app.schemas import ReloadRequestBody, ReloadResponse, WorkerOut
+from app.schemas import GatedReloadOut, ReloadRequestBody, ReloadResponse, WorkerOut
 from app.security import confine, index_roots
+from app.settings import Settings
 from index.errors import ArtifactError
 from index.interchange import MEDIA_TYPES, word2vec_chunks
 
@@ -32,17 +36,31 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
         403: {
             "description": "Wrong token, admin disabled, or index_dir outside MMWE_DATA_DIR/MMWE_INDEX_ROOTS."
         },
-        422: {"description": "The index is broken; the old one keeps serving."},
+        404: {"description": "Unknown model (`detail.models` lists the served ones)."},
+        409: {
+            "description": "Gated, with `wait`: the candidate scores worse (`detail.comparison`, per "
+            "benchmark: serving, candidate, drop); or a gated reload of the model is in progress."
+        },
+        422: {"description": "The index is broken, or the gate's suite is; the old one keeps serving."},
         503: {"description": "Applied here, but not every worker loaded it in time; `detail` says which."},
+        202: {"model": GatedReloadOut, "description": "Gated: evaluating; poll `status_url`."},
     },
 )
 async def reload(
-    _admin: AdminDep, holder: HolderDep, settings: SettingsDep, body: ReloadRequestBody
-) -> ReloadResponse:
+    request: Request, _admin: AdminDep, models: ModelsDep, settings: SettingsDep, body: ReloadRequestBody
+) -> ReloadResponse | JSONResponse:
     """Requests in flight finish on the old index, later ones use the new one. With several workers, the
     others follow within MMWE_RELOAD_POLL_SECONDS; the answer comes once every worker serves the new index
-    (200), or after MMWE_RELOAD_WAIT_S with the workers that do not (503; they keep retrying)."""
+    (200), or after MMWE_RELOAD_WAIT_S with the workers that do not (503; they keep retrying).
+
+    With `gate`, the candidate and the serving index are first evaluated on the gate's suite (two evaluation
+    runs) and the candidate is swapped in only if no benchmark's metric drops by more than `max_drop`: 202
+    with the gated reload to poll (`GET /v1/admin/reloads/{id}`), or with `wait` the decision (200 swapped,
+    409 refused with the numbers side by side, 422 failed). The old index serves until a swap."""
+    name, holder = models.holder(body.model)
     path = confine(body.index_dir, index_roots(settings), "MMWE_INDEX_ROOTS")
+    if body.gate is not None:
+        return await gated_reload(request, name, path, body, settings)
     previous = holder.source
     try:
         searcher = await asyncio.to_thread(holder.reload, path)
@@ -67,6 +85,48 @@ async def reload(
         previous=str(previous) if previous is not None else None,
         workers=out,
     )
+
+
+async def gated_reload(
+    request: Request, model: str, path: Path, body: ReloadRequestBody, settings: Settings
+) -> JSONResponse:
+    assert body.gate is not None
+    evaluation = body.gate.evaluation()
+    await asyncio.to_thread(check_request, evaluation, settings)  # 422/403 at once for a bad suite
+    body.gate.benchmarks = evaluation.benchmarks  # with caller paths resolved
+    gates: GateKeeper = request.app.state.gates
+    gate = await gates.start(model, path, body.gate)
+    if not body.wait:
+        return JSONResponse(gate.model_dump(mode="json"), status_code=202)
+    gate = await gates.wait(gate.id, settings.gate_wait_s)
+    return gate_answer(gate)
+
+
+def gate_answer(gate: GatedReloadOut) -> JSONResponse:
+    """200 swapped, 202 still evaluating; refused and failed are errors naming the numbers and the reason."""
+    if gate.status == "refused":
+        raise Conflict(
+            "the candidate scores worse than the serving index; the old index keeps serving",
+            detail=gate.model_dump(mode="json"),
+        )
+    if gate.status == "failed":
+        raise Unprocessable(
+            f"gated reload failed, the old index keeps serving: {gate.error}",
+            detail=gate.model_dump(mode="json"),
+        )
+    return JSONResponse(gate.model_dump(mode="json"), status_code=200 if gate.status == "swapped" else 202)
+
+
+@router.get(
+    "/reloads/{gate_id}",
+    response_model=GatedReloadOut,
+    summary="A gated reload: evaluating, swapped, refused or failed",
+    responses={**ADMIN_ERRORS, 404: {"description": "No such gated reload."}},
+)
+async def get_gated_reload(request: Request, _admin: AdminDep, gate_id: int) -> GatedReloadOut:
+    """Status, both evaluation runs' ids and, once decided, the metric per benchmark side by side."""
+    gates: GateKeeper = request.app.state.gates
+    return await gates.get(gate_id)
 
 
 @router.get(

@@ -42,8 +42,14 @@ async def readyz(request: Request, response: Response, database: DatabaseDep) ->
         db_problem = await database.run(lambda session: database_problem(database.engine, head_revision()))
     except ServiceUnavailable as exc:
         db_problem = exc.message
-    ready = Readiness(ready=False, index=index, database=Check(ok=db_problem is None, detail=db_problem))
-    ready.ready = ready.index.ok and ready.database.ok
+    models = {
+        name: Check(ok=h.problem is None, detail=h.problem or h.fallback)
+        for name, h in state.models.holders.items()
+    }
+    ready = Readiness(
+        ready=False, index=index, database=Check(ok=db_problem is None, detail=db_problem), models=models
+    )
+    ready.ready = ready.index.ok and ready.database.ok and all(c.ok for c in models.values())
     if not ready.ready:
         response.status_code = 503
     return ready

@@ -10,10 +10,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 
-from app.deps import DatabaseDep, SearcherDep
+from app.deps import DatabaseDep, ModelParam, SearcherDep
 from app.errors import ServiceUnavailable
 from app.evaluations import store
-from app.schemas import Check, EvaluationRunOut, IndexInfo, InfoResponse, ModelInfo
+from app.registry import ModelRegistry
+from app.schemas import Check, EvaluationRunOut, IndexInfo, InfoResponse, ModelInfo, ServedModelOut
 from app.security import is_admin, public_run, strip_paths
 from index.artifacts import MANIFEST, sha256_file
 from index.search import PhraseSearcher
@@ -60,22 +61,47 @@ def index_info(searcher: PhraseSearcher, generation: int, source: Path | None = 
     )
 
 
+def served_models(registry: ModelRegistry, split: list[tuple[str, int]]) -> list[ServedModelOut]:
+    weights = dict(split)
+    out = []
+    for name, holder in registry.holders.items():
+        searcher = holder.current
+        out.append(
+            ServedModelOut(
+                name=name,
+                default=name == registry.default,
+                ab_weight=weights.get(name),
+                index=str(holder.source) if holder.source is not None else None,
+                model_kind=searcher.embeddings.manifest.get("model_kind") if searcher is not None else None,
+                num_phrases=searcher.num_phrases if searcher is not None else None,
+                generation=holder.generation,
+                problem=holder.problem,
+            )
+        )
+    return out
+
+
 @router.get(
     "/info",
     response_model=InfoResponse,
     summary="The model and index served, and the latest evaluation",
     responses={503: {"description": "No index is loaded."}},
 )
-async def info(request: Request, searcher: SearcherDep, db: DatabaseDep) -> InfoResponse:
-    """Answers without the database too (within MMWE_DB_TIMEOUT_S when it hangs): then `latest_evaluation`
-    is null and `database` says why.
+async def info(
+    request: Request, searcher: SearcherDep, db: DatabaseDep, model: ModelParam = None
+) -> InfoResponse:
+    """`model` and `index` describe `?model=` (default: the default model); `models` lists every served
+    model. Answers without the database too (within MMWE_DB_TIMEOUT_S when it hangs): then
+    `latest_evaluation` is null and `database` says why.
 
     Without the admin token the index path is its directory name, `worker_pid` is null and evaluation
     errors are withheld."""
-    model = await asyncio.to_thread(model_info, searcher)  # hashes the embeddings manifest
+    registry: ModelRegistry = request.app.state.models
+    _, holder = registry.holder(model)
+    info = await asyncio.to_thread(model_info, searcher)  # hashes the embeddings manifest
 
     def latest_run(session: Session) -> EvaluationRunOut | None:
-        run = store.latest_for_embeddings(session, model.manifest_sha256 or "")
+        run = store.latest_for_embeddings(session, info.manifest_sha256 or "")
         return EvaluationRunOut.model_validate(run) if run is not None else None
 
     latest: EvaluationRunOut | None = None
@@ -85,11 +111,12 @@ async def info(request: Request, searcher: SearcherDep, db: DatabaseDep) -> Info
     except ServiceUnavailable as exc:  # the database is optional for this route
         database = Check(ok=False, detail=exc.message)
     response = InfoResponse(
-        model=model,
-        index=index_info(searcher, request.app.state.holder.generation, request.app.state.holder.source),
+        model=info,
+        index=index_info(searcher, holder.generation, holder.source),
         latest_evaluation=latest,
         database=database,
         worker_pid=os.getpid(),
+        models=served_models(registry, request.app.state.settings.split),
     )
     if is_admin(request):
         return response

@@ -15,13 +15,23 @@ import weakref
 from typing import Annotated, Any
 
 import pydantic_core
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
-from app.deps import PoolDep, SearcherDep, SettingsDep
+from app.deps import PoolDep, SearcherDep, SettingsDep, current_searcher
 from app.errors import Unprocessable
-from app.related_query import RelatedQuery, check_k, check_query, query_problem, ranking_for
+from app.model_names import DEFAULT_MODEL
+from app.registry import ModelRegistry
+from app.related_query import (
+    MAX_CLIENT_ID,
+    RelatedQuery,
+    check_k,
+    check_query,
+    client_id,
+    query_problem,
+    ranking_for,
+)
 from app.schemas import BatchItem, BatchRequest, BatchResponse, ErrorInfo, Hit, RelatedResponse, ServedBy
-from app.serving import SearchPool
+from app.serving import MODEL_NAMES, SearchPool
 from app.settings import Settings
 from index.search import PhraseSearcher, Related
 
@@ -31,6 +41,7 @@ SERVED_BY: weakref.WeakKeyDictionary[PhraseSearcher, ServedBy] = weakref.WeakKey
 
 QUERY_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Empty query, or longer than MMWE_MAX_QUERY_CHARS; k above MMWE_MAX_K."},
+    404: {"description": "Unknown model (`detail.models` lists the served ones)."},
     422: {"description": "Invalid parameters, or a query with no word the model knows."},
     503: {"description": "No index is loaded."},
 }
@@ -48,6 +59,7 @@ def describe(searcher: PhraseSearcher) -> ServedBy:
     manifest = searcher.manifest
     emb = manifest.get("embeddings", {})
     return ServedBy(
+        model=MODEL_NAMES.get(searcher, DEFAULT_MODEL),
         model_kind=str(emb.get("model_kind", "unknown")),
         embeddings_sha256=emb.get("manifest_sha256"),
         index=searcher.path.name,
@@ -59,7 +71,7 @@ def hits(related: Related) -> list[Hit]:
     return [Hit(phrase=h.phrase, score=h.score, count=h.count) for h in related.hits]
 
 
-def related_json(found: Related, searcher: PhraseSearcher) -> bytes:
+def related_json(found: Related, searcher: PhraseSearcher, assignment: str | None = None) -> bytes:
     """The `RelatedResponse` of `found` as JSON (the same bytes as the model would serialise to)."""
     return pydantic_core.to_json(
         {
@@ -68,8 +80,12 @@ def related_json(found: Related, searcher: PhraseSearcher) -> bytes:
             "results": [{"phrase": h.phrase, "score": h.score, "count": h.count} for h in found.hits],
             "oov": found.oov,
             "served_by": served_by(searcher),
+            "assignment": assignment,
         }
     )
+
+
+MODEL_HEADER = "x-mmwe-model"  # every GET /v1/related answer names the model that served it
 
 
 @router.get(
@@ -79,17 +95,35 @@ def related_json(found: Related, searcher: PhraseSearcher) -> bytes:
     responses=QUERY_ERRORS,
 )
 async def related(
-    request: Request, searcher: SearcherDep, params: Annotated[RelatedQuery, Query()]
+    request: Request,
+    params: Annotated[RelatedQuery, Query()],
+    x_client_id: Annotated[
+        str | None,
+        Header(
+            max_length=MAX_CLIENT_ID, description="An opaque client id for the A/B split (MMWE_AB_SPLIT)."
+        ),
+    ] = None,
 ) -> Response:
-    """Ranked by cosine and popularity, compounds limited, duplicates collapsed (docs/api.md "Ranking")."""
+    """Ranked by cosine and popularity, compounds limited, duplicates collapsed (docs/api.md "Ranking").
+
+    The model is `model`, else the default one, else (with MMWE_AB_SPLIT) the split's arm for the client
+    id; the `X-Mmwe-Model` header and `served_by.model` name it, `assignment` is the arm (null when the
+    split did not choose)."""
     state = request.app.state
     settings: Settings = state.settings
     pool: SearchPool = state.search_pool
+    models: ModelRegistry = state.models
+    name, holder, assignment = models.choose(params.model, client_id(params, x_client_id))
+    searcher = current_searcher(holder)
     check_query(params.q, settings)
     check_k(params.k, settings)
     ranking = ranking_for(params, state.ranking)
     found = await pool.related(searcher, params.q, params.k, ranking=ranking, exact=params.exact)
-    return Response(related_json(found, searcher), media_type="application/json")
+    return Response(
+        related_json(found, searcher, assignment),
+        media_type="application/json",
+        headers={MODEL_HEADER: name},
+    )
 
 
 @router.post(

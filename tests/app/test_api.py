@@ -31,7 +31,9 @@ def test_related_returns_topic_neighbours_best_first(client: TestClient) -> None
     scores = [h["score"] for h in body["results"]]
     assert scores == sorted(scores, reverse=True) and all(-1.0 <= s <= 1.0001 for s in scores)
     assert "puppy" in phrases or "puppy dog" in phrases
+    assert body["assignment"] is None and r.headers["x-mmwe-model"] == "default"
     assert body["served_by"] == {
+        "model": "default",
         "model_kind": "word2vec",
         "embeddings_sha256": body["served_by"]["embeddings_sha256"],
         "index": "index-flat",

@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.fast_path import RelatedFastPath, plain_params, route_params
 from app.main import create_app
-from app.related_query import PARAMS
+from app.related_query import HEADERS, PARAMS
 from tests.app.conftest import Artifacts, make_settings
 
 # Values worth trying for each parameter: valid ones, odd-but-valid spellings, and every kind of invalid one.
@@ -33,6 +33,8 @@ VALUES = {
     "min_count": st.sampled_from(["0", "1", "2", "5", "-1", "1e3", "2.0", "x", "1000000001"]),
     "collapse": st.sampled_from(["true", "false", "0", "off", "nope"]),
     "popularity": st.sampled_from(["0", "0.02", "1", "1.5", "-0.1", "nan", "inf", "1e-3", ".5", "x"]),
+    "model": st.sampled_from(["default", "Default", "nope", "", "a" * 65]),
+    "session": st.sampled_from(["u1", "", "x" * 129]) | st.text(max_size=4),
     "other": st.text(max_size=4),
 }
 PARAM = st.sampled_from(sorted(VALUES))
@@ -74,6 +76,7 @@ def test_fast_path_answers_exactly_as_the_route(
     assert a.content == b.content
     assert a.headers["content-type"] == b.headers["content-type"]
     assert a.headers["content-length"] == b.headers["content-length"]
+    assert a.headers.get("x-mmwe-model") == b.headers.get("x-mmwe-model")
 
 
 class Recorder:
@@ -151,7 +154,7 @@ def test_parameter_parsing() -> None:
 
 def test_the_fast_path_parses_every_parameter_of_the_route(started: FastAPI) -> None:
     fast = RelatedFastPath(Recorder(), started.state)
-    assert route_params(fast.route) == PARAMS
+    assert route_params(fast.route) == PARAMS | HEADERS
     assert {
         "q",
         "k",
@@ -161,7 +164,10 @@ def test_the_fast_path_parses_every_parameter_of_the_route(started: FastAPI) -> 
         "popularity",
         "collapse",
         "exclude_query_words",
+        "model",
+        "session",
     } == PARAMS
+    assert {"x-client-id"} == HEADERS
 
 
 def test_a_route_parameter_unknown_to_the_fast_path_stops_the_start(started: FastAPI) -> None:
