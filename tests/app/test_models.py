@@ -18,7 +18,7 @@ from app.main import create_app
 from app.registry import ModelRegistry, bucket
 from app.schemas import CompareResponse, RelatedResponse
 from app.settings import Settings
-from tests.app.conftest import AUTH, Artifacts, make_settings
+from tests.app.conftest import AUTH, Artifacts, make_settings, serve
 
 MODELS = "flat=index-flat,hnsw=index-hnsw"  # relative: under MMWE_DATA_DIR
 
@@ -247,3 +247,37 @@ def test_fast_path_gives_the_routes_bytes_with_models(
     assert a.status_code == b.status_code and a.content == b.content, (a.text, b.text)
     assert a.headers.get("x-mmwe-model") == b.headers.get("x-mmwe-model")
     assert a.headers["content-length"] == b.headers["content-length"]
+
+
+@pytest.mark.slow
+def test_each_model_reloads_across_workers_on_real_uvicorn(artifacts: Artifacts, tmp_path: Path) -> None:
+    """Two workers, two models: a reload of one model reaches both workers (its own reload file) and leaves
+    the other model alone; the split and ?model= answer alike on both workers."""
+    import httpx
+
+    from app.db.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    upgrade(url)
+    env = {"MMWE_INDEXES": MODELS, "MMWE_AB_SPLIT": "flat:1,hnsw:1"}
+    with serve(artifacts, tmp_path, url, workers=2, **env) as server, httpx.Client(base_url=server.url) as c:
+
+        def indexes(model: str) -> set[str]:
+            return {
+                c.get("/v1/related", params={"q": "dog", "model": model}).json()["served_by"]["index"]
+                for _ in range(20)
+            }
+
+        assert indexes("flat") == {"index-flat"} and indexes("hnsw") == {"index-hnsw"}
+        arms = {
+            c.get("/v1/related", params={"q": "dog", "session": "u7"}).json()["assignment"] for _ in range(20)
+        }
+        assert len(arms) == 1  # the same arm from every worker
+        r = c.post(
+            "/v1/admin/reload", json={"index_dir": "index-flat", "model": "hnsw"}, headers=AUTH, timeout=60
+        )
+        assert r.status_code == 200, r.text
+        assert [w["generation"] for w in r.json()["workers"]] == [1, 1]
+        assert indexes("hnsw") == {"index-flat"} and indexes("flat") == {"index-flat"}
+        ready = c.get("/readyz").json()
+        assert ready["ready"] and set(ready["models"]) == {"flat", "hnsw"}
