@@ -328,3 +328,111 @@ def test_docs_render_offline_under_the_csp(server: str, browser: Any) -> None:
     assert all(url.startswith(server) for url in requests if not url.startswith("data:")), requests
     assert not problems, problems
     page.close()
+
+
+def build_shuffled_index(tmp: Path, like: Path) -> Path:
+    """The topic index's phrases over its words with their vectors shuffled: a model that disagrees."""
+    import numpy as np
+
+    from index.__main__ import main as index_cli
+    from index.artifacts import load_embeddings, write_embeddings
+
+    emb = load_embeddings(like / "embeddings")
+    vectors = np.asarray(emb.vectors)[np.random.default_rng(3).permutation(len(emb.words))]
+    corpus = {"name": "topics", "num_sentences": 0, "num_tokens": 0}
+    write_embeddings(tmp / "embeddings", list(emb.words), [int(c) for c in emb.counts], vectors,
+                     model_kind="word2vec", corpus=corpus, training={}, metrics={}, seed=3)  # fmt: skip
+    phrases = tmp / "phrases.tsv"
+    phrases.write_text("".join(f"{p}\t{c}\n" for p, c in PHRASES.items()), encoding="utf-8")
+    code = index_cli(
+        [
+            "build",
+            "--embeddings",
+            str(tmp / "embeddings"),
+            "--phrases",
+            str(phrases),
+            "--out",
+            str(tmp / "index"),
+        ]
+        + ["--factory", "Flat", "--no-progress", "--threads", "1"]
+    )
+    assert code == 0, "the index build failed"
+    return tmp / "index"
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`python -m app serve` with two named models (MMWE_INDEXES): the topic index and a shuffled one."""
+    tmp = tmp_path_factory.mktemp("web-models")
+    topics = build_topic_index(tmp / "a")
+    shuffled = build_shuffled_index(tmp / "b", topics)
+    url = f"sqlite:///{tmp / 'mmwe.db'}"
+    upgrade(url)
+    env = {
+        **os.environ,
+        "MMWE_DATA_DIR": str(tmp),
+        "MMWE_INDEXES": f"topics={topics},shuffled={shuffled}",
+        "DATABASE_URL": url,
+        "MMWE_WORKERS": "1",
+        "MMWE_LOG_LEVEL": "warning",
+        "PYTHONPATH": str(ROOT),
+    }
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp / "server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until_ready(base, process, log)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_page_compares_models_side_by_side(server: str, two_models: str, browser: Any) -> None:
+    single = browser.new_page()
+    single.goto(f"{server}/")
+    single.wait_for_selector("#model-info:not(:empty)")
+    wait_js(single, "!document.querySelector('#model-info').textContent.startsWith('Loading')")
+    assert single.locator("#compare-card").is_hidden()  # one model: nothing to compare
+    single.close()
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    problems: list[str] = []
+    requests: list[str] = []
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(f"{two_models}/")
+    page.wait_for_selector("#compare-card:not([hidden])")
+    assert page.locator("#compare-models input").count() == 2
+    page.locator("#compare-query").press_sequentially("dog", delay=40)
+    wait_js(page, "document.querySelectorAll('#compare-grid .compare-column').length === 2")
+    wait_js(page, "document.querySelector('#compare-status').textContent.includes('Jaccard')")
+    api = httpx.get(
+        f"{two_models}/v1/compare", params={"q": "dog", "k": 10, "models": "topics,shuffled"}
+    ).json()
+    for side in api["models"]:  # each column is the API's list for that model, in order
+        shown = page.locator(f".compare-column[data-model='{side['model']}'] .phrase").all_inner_texts()
+        assert shown == [h["phrase"] for h in side["results"]], side["model"]
+    assert page.locator("#compare-grid li.shared").count() == 2 * len(api["overlap"]["shared"])
+    assert f"Jaccard {api['overlap']['jaccard']:.2f}" in page.locator("#compare-status").inner_text()
+    assert api["overlap"]["jaccard"] < 1.0  # the shuffled model disagrees
+    OUTPUT.mkdir(exist_ok=True)
+    page.locator("#compare-card").screenshot(path=str(OUTPUT / "web-page-compare.png"))
+    page.locator("#compare-models input[value='shuffled']").uncheck()
+    wait_js(page, "document.querySelectorAll('#compare-grid .compare-column').length === 1")
+    assert not problems, problems
+    assert all(url.startswith(two_models) for url in requests), requests
+    page.close()
