@@ -13,6 +13,9 @@ A worker reports a generation only once it has loaded it; a failed load is retri
 in `/readyz`, `/metrics` (`mmwe_index_generation{worker}`) and the worker's status file, on which the admin
 reload waits. Indexes are served from verified private copies, with the last one that loaded as the fallback
 (app/launch.py).
+
+An `IndexHolder` serves one index; several named models (MMWE_INDEXES) are one holder each, with their own
+reload file, worker board and snapshots (app/registry.py, `app.main.build_models`).
 """
 
 from __future__ import annotations
