@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import math
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
@@ -83,6 +84,15 @@ def compare(
             )
         )
     return rows
+
+
+def reported(payloads: Iterable[dict[str, Any]], metric: str) -> bool:
+    """Whether any benchmark result names `metric` (a typo must not pass every benchmark as undefined)."""
+    for payload in payloads:
+        name = payload.get("primary_metric") if metric == "primary" else metric
+        if isinstance(name, str) and name in (payload.get("metrics") or {}):
+            return True
+    return False
 
 
 def gate_out(gate: GatedReload) -> GatedReloadOut:
@@ -289,17 +299,16 @@ class GateKeeper:
             await asyncio.sleep(POLL_S)
         serving_run, candidate_run = runs
         assert serving_run is not None and candidate_run is not None
+        serving = {r.benchmark: r.metrics for r in serving_run.results}
+        metric = str(gate.gate.get("metric", "primary"))
         rows = compare(
-            {r.benchmark: r.metrics for r in serving_run.results},
+            serving,
             {r.benchmark: r.metrics for r in candidate_run.results},
-            str(gate.gate.get("metric", "primary")),
+            metric,
             float(gate.gate.get("max_drop", 0.0)),
         )
-        if rows and all(row.metric is None for row in rows):
-            why = f"no benchmark reports the metric {gate.gate.get('metric')!r}"
-            await self.database.run(
-                lambda s: self._finish(s, gate_id, GateStatus.failed, error=why, comparison=rows)
-            )
+        if not reported(serving.values(), metric):
+            await self._fail(gate_id, f"no benchmark of the suite reports the metric {metric!r}", rows)
             return
         if not all(row.passed for row in rows):
             INDEX_RELOADS.labels("refused").inc()

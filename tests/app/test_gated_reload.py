@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from app.db.migrate import downgrade, upgrade
 from app.db.session import make_engine
-from app.gate import compare
+from app.gate import compare, reported
 from app.main import create_app
 from index.artifacts import load_embeddings, write_embeddings
 from index.build import BuildConfig, build_index
@@ -94,6 +94,8 @@ def test_compare_rule() -> None:
     assert loose["b"].passed and not loose["d"].passed
     assert all(r.passed and r.metric == "other" for r in compare(serving, candidate, "other", 0.0))
     assert [r.metric for r in compare(serving, candidate, "missing", 0.0)] == ["missing"] * 4
+    assert reported(serving.values(), "primary") and reported(serving.values(), "other")
+    assert not reported(serving.values(), "missing")  # the gate fails rather than pass on nothing
 
 
 def test_a_damaged_index_is_refused_and_an_equal_one_swaps(
@@ -181,6 +183,36 @@ def test_gate_refuses_bad_requests_at_once(
         assert c.get(f"/v1/admin/reloads/{first.json()['id']}").status_code == 401
         assert poll(c.get, first.json()["id"])["status"] == "swapped"
         assert served_index(c.get) == "index-hnsw"
+
+
+def test_a_gate_that_cannot_decide_fails_and_the_old_index_serves(
+    artifacts: Artifacts, sqlite_url: str, gate_spec: dict[str, Any]
+) -> None:
+    with TestClient(create_app(make_settings(artifacts, sqlite_url)), raise_server_exceptions=False) as c:
+        body = {"index_dir": "index-hnsw", "gate": {**gate_spec, "metric": "no_such_metric"}, "wait": True}
+        r = c.post("/v1/admin/reload", json=body, headers=AUTH)
+        assert r.status_code == 422, r.text
+        gate = r.json()["error"]["detail"]
+        assert gate["status"] == "failed" and "no_such_metric" in gate["error"]
+        assert served_index(c.get) == "index-flat"
+        # a failed gate does not block the next one
+        r = c.post("/v1/admin/reload", json={**body, "gate": gate_spec}, headers=AUTH)
+        assert r.status_code == 200 and r.json()["status"] == "swapped", r.text
+
+
+def test_a_gate_undecided_at_shutdown_fails(
+    artifacts: Artifacts, sqlite_url: str, gate_spec: dict[str, Any]
+) -> None:
+    with TestClient(create_app(make_settings(artifacts, sqlite_url)), raise_server_exceptions=False) as c:
+        r = c.post("/v1/admin/reload", json={"index_dir": "index-hnsw", "gate": gate_spec}, headers=AUTH)
+        assert r.status_code == 202
+    engine = make_engine(sqlite_url)
+    with engine.connect() as conn:
+        status, error = conn.execute(sa.text("SELECT status, error FROM gated_reloads")).one()
+    engine.dispose()
+    assert status == "failed" and error.startswith("interrupted")
+    with TestClient(create_app(make_settings(artifacts, sqlite_url)), raise_server_exceptions=False) as c:
+        assert served_index(c.get) == "index-flat"
 
 
 def test_a_gated_reload_of_a_named_model(
