@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from functools import partial
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app.db.access import Database
@@ -28,19 +28,22 @@ EXPORT_CHUNK = 1000
 def add_feedback(
     session: Session, body: FeedbackRequest, index_name: str | None, index_generation: int | None
 ) -> int:
-    """Store one feedback record (one INSERT, one commit); returns its id."""
-    record = Feedback(
-        query=body.query,
-        shown=list(body.shown),
-        clicked=list(body.clicked),
-        served_by=body.model,
-        index_name=index_name,
-        index_generation=index_generation,
-        client=body.session,
-    )
-    session.add(record)
+    """Store one feedback record (one INSERT ... RETURNING id, one commit; Core, no ORM unit of work)."""
+    new_id = session.execute(
+        insert(Feedback)
+        .values(
+            query=body.query,
+            shown=list(body.shown),
+            clicked=list(body.clicked),
+            served_by=body.model,
+            index_name=index_name,
+            index_generation=index_generation,
+            client=body.session,
+        )
+        .returning(Feedback.id)
+    ).scalar_one()
     session.commit()
-    return record.id
+    return int(new_id)
 
 
 def feedback_chunk(
