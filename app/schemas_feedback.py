@@ -66,7 +66,7 @@ class FeedbackAccepted(BaseModel):
 
 
 class BenchmarkRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(
         pattern=BENCHMARK_NAME,

@@ -232,3 +232,18 @@ def test_build_triplets_database_errors_are_one_line(
     )
     assert "use them with --database" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_training_alias_reads_the_database_too(
+    artifacts: Artifacts, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from training.__main__ import main as training_main
+
+    with TestClient(create_app(make_settings(artifacts, sqlite_url))) as c:
+        post_all(c, CLICKS)
+    ours, alias = tmp_path / "ours.tsv", tmp_path / "alias.tsv"
+    args = ["build-triplets", "clicks", "--database", sqlite_url, "--seed", "5", "-o"]
+    assert evaluation_main([*args, str(ours)]) == 0
+    assert training_main([*args, str(alias)]) == 0
+    assert "moved to `python -m evaluation build-triplets clicks`" in capsys.readouterr().err
+    assert alias.read_text() == ours.read_text() and len(ours.read_text().splitlines()) == 7
