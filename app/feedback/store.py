@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from functools import partial
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
 from app.db.access import Database
@@ -26,10 +26,10 @@ EXPORT_CHUNK = 1000
 
 
 def add_feedback(
-    session: Session, body: FeedbackRequest, index_name: str | None, index_generation: int | None
+    connection: Connection, body: FeedbackRequest, index_name: str | None, index_generation: int | None
 ) -> int:
-    """Store one feedback record (one INSERT ... RETURNING id, one commit; Core, no ORM unit of work)."""
-    new_id = session.execute(
+    """Store one feedback record: one INSERT ... RETURNING id (Core; the caller's transaction commits)."""
+    new_id = connection.execute(
         insert(Feedback)
         .values(
             query=body.query,
@@ -42,7 +42,6 @@ def add_feedback(
         )
         .returning(Feedback.id)
     ).scalar_one()
-    session.commit()
     return int(new_id)
 
 

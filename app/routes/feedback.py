@@ -41,7 +41,7 @@ async def post_feedback(request: Request, db: DatabaseDep, body: FeedbackRequest
     source = holder.source
     index_name = source.name if source is not None else None
     generation = holder.generation if source is not None else None
-    feedback_id = await db.run(lambda s: store.add_feedback(s, body, index_name, generation))
+    feedback_id = await db.run_core(lambda c: store.add_feedback(c, body, index_name, generation))
     return FeedbackAccepted(id=feedback_id)
 
 
