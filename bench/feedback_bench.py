@@ -32,6 +32,7 @@ import functools
 import json
 import os
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -86,6 +87,17 @@ def feedback_bodies(phrases: list[str], n: int, seed: int) -> list[str]:
         }
         out.append(json.dumps(body, separators=(",", ":")))
     return out
+
+
+def git_commit() -> str | None:
+    """The checkout's commit (with `+dirty` when it has changes), to tell which code a result measured."""
+    try:
+        git = {"cwd": ROOT, "capture_output": True, "text": True}
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], **git)
+        dirty = subprocess.run(["git", "status", "--porcelain"], **git)
+    except OSError:
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if head.returncode == 0 else None
 
 
 def stored_rows(database_url: str) -> int:
@@ -175,6 +187,7 @@ def measure(args: argparse.Namespace, index: Path, database_url: str) -> dict[st
             for k, v in vars(args).items()
             if k not in ("out", "pg_url", "work")
         },
+        "commit": git_commit(),
         "database": "sqlite" if args.sqlite else "postgresql",
         "machine": {
             "cpus": os.cpu_count(),
