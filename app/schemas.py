@@ -249,7 +249,10 @@ class EvaluationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     suite: Text | None = Field(
-        default=None, max_length=128, description="A built-in suite name, e.g. 'default'."
+        default=None,
+        max_length=128,
+        description="A built-in suite ('default' also runs the newest click benchmark) or a click "
+        "benchmark's name (GET /v1/benchmarks).",
     )
     benchmarks: list[BenchmarkSpecIn] | None = Field(default=None, min_length=1, max_length=100)
 
