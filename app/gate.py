@@ -36,7 +36,7 @@ from app.evaluations import store
 from app.evaluations.runner import EvaluationRunner
 from app.metrics import INDEX_RELOADS
 from app.registry import ModelRegistry
-from app.schemas import GatedReloadOut, GateRow, GateSpec
+from app.schemas import GatedReloadOut, GateRow
 from app.serving import IndexHolder, load_checked
 from app.settings import Settings
 from index.artifacts import MANIFEST, sha256_file
@@ -123,8 +123,11 @@ class GateKeeper:
         self.owner = owner
         self.tasks: dict[int, asyncio.Task[None]] = {}
 
-    async def start(self, model: str | None, path: Path, spec: GateSpec) -> GatedReloadOut:
-        """Check the candidate, queue both evaluations and return the gated reload (evaluating)."""
+    async def start(
+        self, model: str | None, path: Path, request: dict[str, Any], metric: str, max_drop: float
+    ) -> GatedReloadOut:
+        """Check the candidate, queue both evaluations of `request` (an evaluation run's request: suite or
+        benchmarks) and return the gated reload (evaluating)."""
         name, holder = self.models.holder(model)
         serving = current_searcher(holder)
         serving_dir = holder.source
@@ -136,8 +139,7 @@ class GateKeeper:
                 f"index rejected, the previous one keeps serving: {exc}", detail={"index_dir": str(path)}
             ) from exc
         index_sha = await asyncio.to_thread(manifest_sha, candidate)
-        request = spec.evaluation().model_dump(exclude_none=True)
-        gate_request = {**request, "metric": spec.metric, "max_drop": spec.max_drop}
+        gate_request = {**request, "metric": metric, "max_drop": max_drop}
 
         def queue(session: Session) -> GatedReload:
             self._expire(session)

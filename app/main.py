@@ -35,7 +35,20 @@ from app.metrics import MetricsMiddleware, set_index, set_model_index
 from app.rate_limit import RateLimit
 from app.registry import ModelRegistry
 from app.related_query import base_ranking
-from app.routes import admin, api_docs, compare, evaluations, health, image, info, pages, related, vectors
+from app.routes import (
+    admin,
+    api_docs,
+    benchmarks,
+    compare,
+    evaluations,
+    feedback,
+    health,
+    image,
+    info,
+    pages,
+    related,
+    vectors,
+)
 from app.security import AdminGuard, SecurityHeaders
 from app.serving import SEARCH_POOL_THREADS, IndexHolder, SearchPool
 from app.settings import Settings
@@ -153,7 +166,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.launch_id = settings.launch_id or uuid.uuid4().hex[:16]
     app.state.owner = f"{app.state.launch_id}:{os.getpid()}"
     install_error_handlers(app)
-    for module in (health, related, compare, image, vectors, info, evaluations, admin, pages, api_docs):
+    routers = (
+        health,
+        related,
+        compare,
+        image,
+        vectors,
+        info,
+        evaluations,
+        feedback,
+        benchmarks,
+        admin,
+        pages,
+    )
+    for module in (*routers, api_docs):
         app.include_router(module.router)
     if settings.fast_path:  # innermost of ours: inside the body limit and the metrics
         app.add_middleware(RelatedFastPath, state=app.state)

@@ -303,7 +303,10 @@ class EvaluationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     suite: Text | None = Field(
-        default=None, max_length=128, description="A built-in suite name, e.g. 'default'."
+        default=None,
+        max_length=128,
+        description="A built-in suite ('default' also runs the newest click benchmark) or a click "
+        "benchmark's name (GET /v1/benchmarks).",
     )
     benchmarks: list[BenchmarkSpecIn] | None = Field(default=None, min_length=1, max_length=100)
 
@@ -325,7 +328,9 @@ class GateSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     suite: Text | None = Field(
-        default=None, max_length=128, description="A built-in suite (default: 'default' unless benchmarks)."
+        default=None,
+        max_length=128,
+        description="A built-in suite or a click benchmark name (default: 'default' unless benchmarks).",
     )
     benchmarks: list[BenchmarkSpecIn] | None = Field(default=None, min_length=1, max_length=100)
     metric: Text = Field(

@@ -7,7 +7,8 @@
   the caller, and are always allowed.
 - Admin: `AdminGuard` answers 401/403 for `/v1/admin/*` from the `Authorization` header alone, before the
   body is read or parsed (so an anonymous caller never learns what a valid body looks like); the
-  `require_admin` dependency (app/deps.py) runs the same check for the OpenAPI description.
+  `require_admin` dependency (app/deps.py) runs the same check for the OpenAPI description. It also answers
+  401 for `POST /v1/feedback` without MMWE_FEEDBACK_TOKEN when that token is set (open when unset).
 - What anonymous callers see: `is_admin(request)` decides whether paths, pids and error texts are shown.
 - `SecurityHeaders` adds a Content-Security-Policy without inline script, nosniff, frame-ancestors and
   Referrer-Policy to every response.
@@ -28,6 +29,7 @@ from app.schemas import EvaluationRunOut
 from app.settings import Settings
 
 ADMIN_PREFIX = "/v1/admin/"
+FEEDBACK_PATH = "/v1/feedback"
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -96,6 +98,19 @@ def admin_problem(settings: Settings, authorization: str | None) -> ApiError | N
     return None
 
 
+def feedback_problem(settings: Settings, authorization: str | None) -> ApiError | None:
+    """Why a request may not send feedback (MMWE_FEEDBACK_TOKEN set, and not given), or None."""
+    if not settings.feedback_token:
+        return None
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return Unauthorized("feedback token required", headers={"WWW-Authenticate": "Bearer"})
+    given = token.strip().encode("utf-8", "surrogateescape")
+    if not hmac.compare_digest(given, settings.feedback_token.encode("utf-8")):
+        return Unauthorized("invalid feedback token", headers={"WWW-Authenticate": "Bearer"})
+    return None
+
+
 def is_admin(request: Request) -> bool:
     """True when the request carries the admin token (used to show internal details)."""
     settings: Settings = request.app.state.settings
@@ -103,7 +118,7 @@ def is_admin(request: Request) -> bool:
 
 
 class AdminGuard:
-    """401/403 for `/v1/admin/*` before the body is read (see the module docstring)."""
+    """401/403 for `/v1/admin/*`, 401 for `/v1/feedback` (when it has a token), before the body is read."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -114,11 +129,14 @@ class AdminGuard:
         root: str = scope.get("root_path", "")
         if root and path.startswith(root):  # the path the router matches (as app/fast_path.py)
             path = path[len(root) :]
-        if scope["type"] == "http" and path.startswith(ADMIN_PREFIX):
+        if scope["type"] == "http" and (path.startswith(ADMIN_PREFIX) or path == FEEDBACK_PATH):
             authorization = next(
                 (v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None
             )
-            problem = admin_problem(self.settings, authorization)
+            if path == FEEDBACK_PATH:
+                problem = feedback_problem(self.settings, authorization)
+            else:
+                problem = admin_problem(self.settings, authorization)
             if problem is not None:
                 await send_error(send, problem)
                 return

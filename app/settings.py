@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(
         default=None, description="Bearer token for /v1/admin/*; unset = admin refused."
     )
+    feedback_token: str | None = Field(
+        default=None, description="Bearer token for POST /v1/feedback; unset = feedback open to anyone."
+    )
     max_query_chars: int = Field(default=200, ge=1, le=10_000, description="Longest accepted query string.")
     max_k: int = Field(
         default=100, ge=1, le=1000, description="Largest k for /v1/related and /v1/related/batch."

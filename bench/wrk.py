@@ -86,13 +86,14 @@ end
 request = function()
   i = i + 1
   sent = now_us()
-  return wrk.format("GET", "%(path)s" .. queries[((i + id * 37) %% #queries) + 1])
+  local pick = queries[((i + id * 37) %% #queries) + 1]
+  return %(request)s
 end
 
 function response(status, headers, body)
   starts[#starts + 1] = math.min(sent, due)
   latencies[#latencies + 1] = now_us() - starts[#starts]
-  if status ~= 200 then
+  if status < 200 or status > 299 then
     failed = failed + 1
   end
 end
@@ -197,17 +198,24 @@ def fixed_rate(
     server_cpu: Callable[[], float],
     window_s: float | None = None,
     origin: float | None = None,
+    post_json: bool = False,
 ) -> dict[str, Any]:
     """Latency at an offered load of `rate` req/s over `connections` connections (see the module).
 
     With `window_s`, also `windows`: count, p50, p99 and max of the requests scheduled in each window of that
     many seconds from `origin` (a `time.monotonic()` value, the same clock as wrk's; default: the first
-    request), so that latency can be lined up with events during the run."""
+    request), so that latency can be lined up with events during the run. With `post_json`, `queries` are
+    JSON bodies (ASCII) POSTed to `path`; a request counts as failed unless answered 2xx."""
+    if post_json:
+        bodies = ",".join(json.dumps(q) for q in queries)
+        request = f'wrk.format("POST", "{path}", {{["Content-Type"] = "application/json"}}, pick)'
+    else:
+        bodies, request = lua_queries(queries), f'wrk.format("GET", "{path}" .. pick)'
     with tempfile.TemporaryDirectory() as tmp:
         lat_file = Path(tmp) / "latencies.txt"
         script = FIXED_RATE_LUA % {
-            "queries": lua_queries(queries),
-            "path": path,
+            "queries": bodies,
+            "request": request,
             "interval_us": connections / rate * 1e6,
             "connections": connections,
             "out": str(lat_file),

@@ -1,14 +1,17 @@
 """Build triplet benchmarks (`base<TAB>positive<TAB>negative`) from click logs or graded pairs.
 
-From a click log (`query<TAB>phrase<TAB>clicks`, the paper's procedure for RP10M):
-  1. clicks are summed per (query, phrase), both normalised with `index.text.normalize_phrase`;
-  2. per query, phrases with at least `min_clicks` clicks (other than the query itself) are ranked by clicks,
-     ties by phrase text; the top `top_k` become positives;
+From a click log (`query<TAB>phrase<TAB>clicks[<TAB>impressions]`, the paper's procedure for RP10M):
+  1. clicks (and impressions: how often the phrase was shown for the query; default its clicks) are summed
+     per (query, phrase), both normalised with `index.text.normalize_phrase`;
+  2. per query, phrases with at least `min_clicks` clicks and `min_impressions` impressions (other than the
+     query itself) are ranked by clicks, ties by phrase text; the top `top_k` become positives;
   3. a positive sharing a stemmed word (Snowball English stemmer) with the query is dropped;
   4. for each (query, positive), `negatives` negatives are drawn uniformly from the phrase pool (every phrase
      of the log, sorted, or a pool file), redrawing until the candidate shares no stemmed word with the query
      or the positive (at most `max_tries` draws; otherwise the pair is counted in `no_negative` and skipped).
   Queries are processed in sorted order with one numpy Generator(seed): same log + seed -> same file.
+  Shown-but-not-clicked phrases (lines with 0 clicks, as the service's feedback export writes them) are never
+  positives (with `min_clicks` >= 1) but join the phrase pool.
 From graded pairs (`PairSet`): for each base term, every partner scored >= `high` is a positive and every
 partner scored <= `low` a negative; each positive is paired with each negative. Pairs count both ways unless
 `symmetric=False`.
@@ -53,12 +56,41 @@ class Stemmer:
         return not self.stems(a).isdisjoint(self.stems(b))
 
 
+CLICK_HEADERS = (["query", "phrase", "clicks"], ["query", "phrase", "clicks", "impressions"])
+
+
+@dataclass
+class ClickLog:
+    """Aggregated click log: {query: {phrase: clicks}} and {query: {phrase: impressions}} (normalised)."""
+
+    clicks: dict[str, dict[str, int]] = field(default_factory=dict)
+    impressions: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, query: str, phrase: str, clicks: int, impressions: int | None = None) -> bool:
+        """Count one line (normalising both texts); False when either has no word. Impressions default to
+        the clicks (a 3-column log records clicked phrases only)."""
+        query, phrase = normalize_phrase(query), normalize_phrase(phrase)
+        if not query or not phrase:
+            return False
+        by_phrase = self.clicks.setdefault(query, {})
+        by_phrase[phrase] = by_phrase.get(phrase, 0) + clicks
+        shown = self.impressions.setdefault(query, {})
+        shown[phrase] = shown.get(phrase, 0) + max(clicks, impressions if impressions is not None else clicks)
+        return True
+
+
 def read_click_log(path: Path | str) -> dict[str, dict[str, int]]:
-    """{query: {phrase: total clicks}} from `query<TAB>phrase<TAB>clicks` lines (optional header
-    `query<TAB>phrase<TAB>clicks`; blank and `#` lines skipped). Errors name the file and line."""
+    """{query: {phrase: total clicks}} of a click log (`read_clicks`)."""
+    return read_clicks(path).clicks
+
+
+def read_clicks(path: Path | str) -> ClickLog:
+    """The aggregated `query<TAB>phrase<TAB>clicks[<TAB>impressions]` lines of a file (optional header
+    `query<TAB>phrase<TAB>clicks[<TAB>impressions]`; blank and `#` lines skipped). Errors name the file and
+    line."""
     path = Path(path)
     data, _ = read_bytes(path)
-    clicks: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    log = ClickLog()
     first = True
     for lineno, line in enumerate(decode_lines(path, data), 1):
         if not line.strip() or line.startswith("#"):
@@ -66,23 +98,29 @@ def read_click_log(path: Path | str) -> dict[str, dict[str, int]]:
         fields = line.split("\t")
         if first:
             first = False
-            if [f.strip().lower() for f in fields] == ["query", "phrase", "clicks"]:
+            if [f.strip().lower() for f in fields] in CLICK_HEADERS:
                 continue
-        if len(fields) != 3:
+        if len(fields) not in (3, 4):
             raise BenchmarkFormatError(
-                path, f"expected 'query<TAB>phrase<TAB>clicks', found {len(fields)} fields", lineno
+                path,
+                f"expected 'query<TAB>phrase<TAB>clicks[<TAB>impressions]', found {len(fields)} fields",
+                lineno,
             )
-        query, phrase = normalize_phrase(fields[0]), normalize_phrase(fields[1])
-        if not query or not phrase:
+        clicks = _count(path, lineno, "clicks", fields[2])
+        impressions = _count(path, lineno, "impressions", fields[3]) if len(fields) == 4 else None
+        if not log.add(fields[0], fields[1], clicks, impressions):
             raise BenchmarkFormatError(path, "query and phrase need at least one word each", lineno)
-        try:
-            count = int(fields[2].strip())
-        except ValueError as exc:
-            raise BenchmarkFormatError(path, f"clicks {token(fields[2])} is not an integer", lineno) from exc
-        if count < 0:
-            raise BenchmarkFormatError(path, f"clicks {count} is negative", lineno)
-        clicks[query][phrase] += count
-    return {q: dict(p) for q, p in clicks.items()}
+    return log
+
+
+def _count(path: Path, lineno: int, name: str, text: str) -> int:
+    try:
+        count = int(text.strip())
+    except ValueError as exc:
+        raise BenchmarkFormatError(path, f"{name} {token(text)} is not an integer", lineno) from exc
+    if count < 0:
+        raise BenchmarkFormatError(path, f"{name} {count} is negative", lineno)
+    return count
 
 
 def read_phrase_pool(path: Path | str) -> list[str]:
@@ -102,6 +140,7 @@ def read_phrase_pool(path: Path | str) -> list[str]:
 class ClickConfig:
     top_k: int = 3
     min_clicks: int = 1
+    min_impressions: int = 0
     negatives: int = 1
     max_tries: int = 100
     seed: int = 0
@@ -124,11 +163,22 @@ class BuildStats:
 
 
 def positives_for(
-    query: str, phrase_clicks: dict[str, int], config: ClickConfig, stemmer: Stemmer
+    query: str,
+    phrase_clicks: dict[str, int],
+    config: ClickConfig,
+    stemmer: Stemmer,
+    shown: dict[str, int] | None = None,
 ) -> tuple[list[str], int]:
-    """(positives, number dropped for sharing a stem with the query), steps 2-3 of the module docstring."""
+    """(positives, number dropped for sharing a stem with the query), steps 2-3 of the module docstring.
+
+    `shown`: the phrases' impressions for the query (default: their clicks)."""
+    shown = shown or phrase_clicks
     ranked = sorted(
-        (p for p, c in phrase_clicks.items() if c >= config.min_clicks and p != query),
+        (
+            p
+            for p, c in phrase_clicks.items()
+            if c >= config.min_clicks and shown.get(p, c) >= config.min_impressions and p != query
+        ),
         key=lambda p: (-phrase_clicks[p], p),
     )[: config.top_k]
     kept = [p for p in ranked if not stemmer.share(p, query)]
@@ -136,9 +186,16 @@ def positives_for(
 
 
 def triplets_from_clicks(
-    clicks: dict[str, dict[str, int]], config: ClickConfig, pool: Sequence[str] | None = None
+    clicks: dict[str, dict[str, int]] | ClickLog,
+    config: ClickConfig,
+    pool: Sequence[str] | None = None,
 ) -> tuple[list[Triplet], BuildStats]:
-    """Triplets from aggregated clicks (module docstring); `pool` defaults to every phrase of the log."""
+    """Triplets from aggregated clicks (module docstring); `pool` defaults to every phrase of the log.
+
+    A `ClickLog` also carries impressions (for `config.min_impressions`); a plain dict counts each click as
+    an impression."""
+    impressions = clicks.impressions if isinstance(clicks, ClickLog) else {}
+    clicks = clicks.clicks if isinstance(clicks, ClickLog) else clicks
     if config.top_k < 1 or config.negatives < 1 or config.max_tries < 1:
         raise ValueError("top_k, negatives and max_tries must be at least 1")
     stemmer = Stemmer(config.language)
@@ -149,7 +206,7 @@ def triplets_from_clicks(
     stats = BuildStats(queries=len(clicks), pool_size=len(phrases), config=asdict(config))
     out: list[Triplet] = []
     for query in sorted(clicks):
-        positives, dropped = positives_for(query, clicks[query], config, stemmer)
+        positives, dropped = positives_for(query, clicks[query], config, stemmer, impressions.get(query))
         stats.dropped_shared_stem += dropped
         stats.positives += len(positives)
         stats.queries_with_positives += bool(positives)

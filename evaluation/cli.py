@@ -5,6 +5,7 @@
     python -m evaluation compare runs/text/embeddings runs/a/embeddings --suite s.json --format markdown
     python -m evaluation compare runs/text/embeddings runs/a/embeddings --chart compare.png   # + a PNG chart
     python -m evaluation build-triplets clicks clicks.tsv -o triplets.tsv --top-k 3 --seed 0
+    python -m evaluation build-triplets clicks --database "$DATABASE_URL" --since 2026-12-01 -o clicks.tsv
     python -m evaluation build-triplets pairs ws353.tsv -o ws_triplets.tsv --high 7 --low 3
 
 The service runs the same `run_suite`, so its numbers equal these. Formats: docs/evaluation.md.
@@ -35,7 +36,7 @@ from evaluation import (
 )
 from evaluation.builder import (
     ClickConfig,
-    read_click_log,
+    read_clicks,
     read_phrase_pool,
     triplets_from_clicks,
     triplets_from_pairs,
@@ -187,15 +188,29 @@ def cmd_build_clicks(args: argparse.Namespace) -> int:
     config = ClickConfig(
         top_k=args.top_k,
         min_clicks=args.min_clicks,
+        min_impressions=args.min_impressions,
         negatives=args.negatives,
         max_tries=args.max_tries,
         seed=args.seed,
     )
-    clicks = read_click_log(Path(args.log))
+    if (args.log is None) == (args.database is None):
+        raise ValueError("give a click log file or --database DATABASE_URL (one of them)")
+    if args.database is None and (args.since or args.until):
+        raise ValueError("--since and --until select feedback in the database: use them with --database")
+    extra: dict[str, object] = {}
+    if args.database is not None:
+        from evaluation.feedback_db import parse_time, read_feedback  # SQLAlchemy only when used
+
+        since = parse_time(args.since) if args.since else None
+        until = parse_time(args.until) if args.until else None
+        clicks, records = read_feedback(args.database, since, until)
+        extra = {"feedback_records": records}
+    else:
+        clicks = read_clicks(Path(args.log))
     pool = read_phrase_pool(Path(args.pool)) if args.pool else None
     triplets, stats = triplets_from_clicks(clicks, config, pool)
     write_triplets(Path(args.out), triplets)
-    print(json.dumps({"out": args.out, **stats.to_dict()}, indent=2, sort_keys=True))
+    print(json.dumps({"out": args.out, **extra, **stats.to_dict()}, indent=2, sort_keys=True))
     return 0
 
 
@@ -300,12 +315,25 @@ def add_parser(
     kinds = build.add_subparsers(dest="source", required=True, metavar="SOURCE")
     clicks = kinds.add_parser(
         "clicks",
-        help="from a click log (query<TAB>phrase<TAB>clicks), the paper's procedure",
+        help="from a click log (query<TAB>phrase<TAB>clicks[<TAB>impressions]) or the service's feedback, "
+        "the paper's procedure",
         description="Per query, rank phrases by total clicks; the top ones are positives, minus those "
         "sharing a stemmed word with the query; each negative is drawn from the phrase pool and shares no "
         "stemmed word with the query or the positive. Deterministic for a given --seed.",
     )
-    clicks.add_argument("log", help="click log: query<TAB>phrase<TAB>clicks per line (optional header)")
+    clicks.add_argument(
+        "log",
+        nargs="?",
+        help="click log: query<TAB>phrase<TAB>clicks[<TAB>impressions] per line (optional header), e.g. "
+        "the service's GET /v1/admin/feedback/export",
+    )
+    clicks.add_argument(
+        "--database",
+        metavar="DATABASE_URL",
+        help="read the service's feedback table (POST /v1/feedback) at this SQLAlchemy URL, not a log",
+    )
+    clicks.add_argument("--since", help="with --database: feedback created at or after this ISO 8601 time")
+    clicks.add_argument("--until", help="with --database: feedback created before this ISO 8601 time")
     clicks.add_argument("-o", "--out", required=True, help="triplet file to write")
     clicks.add_argument(
         "--pool", help="negative pool: one phrase per line (default: every phrase in the log)"
@@ -313,6 +341,12 @@ def add_parser(
     clicks.add_argument("--top-k", type=int, default=3, help="positives per query before the stem filter (3)")
     clicks.add_argument(
         "--min-clicks", type=int, default=1, help="ignore phrases with fewer total clicks (1)"
+    )
+    clicks.add_argument(
+        "--min-impressions",
+        type=int,
+        default=0,
+        help="ignore phrases shown fewer times with the query (0; a log without impressions: its clicks)",
     )
     clicks.add_argument("--negatives", type=int, default=1, help="negatives (triplets) per positive (1)")
     clicks.add_argument(

@@ -6,8 +6,8 @@
 
 `select` gives exactly what `index.ranking.select` gives for the same candidates (checked on random data by
 tests/index/test_phrase_table.py): the filters are the same (the query and its spellings, the denylist,
-near-duplicate collapse, the compound cap and the final fill), but each is a vectorised test on a row of
-folded word ids:
+near-duplicate collapse, the compound cap and the final fill), but tested on integers: numpy masks over the
+candidates' rows of folded word ids, then a short walk over positions (`PhraseTable.select`):
 
 - `rows`: int32 [N, L], each phrase's words with plurals folded (`index.ranking.singular`) as ids into
   `folded_ids`, sorted ascending and padded with -1 (L = the longest phrase). Equal rows are near-duplicates;
@@ -39,8 +39,8 @@ class QueryMatch(NamedTuple):
     """What a query's candidates are compared with, computed once per query (`PhraseTable.match`)."""
 
     normalized: str  # the query's words joined by spaces
-    key: np.ndarray | None  # [1] key a phrase equal to the query up to order and plural has; None: none can
-    content: list[int]  # folded ids of the query's content words (a phrase holding one is a compound)
+    key: object  # the key of a phrase equal to the query up to order and plural; None: no phrase is
+    content: frozenset[int]  # folded ids of the query's content words (a phrase holding one is a compound)
 
 
 class PhraseTable:
@@ -107,46 +107,68 @@ class PhraseTable:
 
     def match(self, query_tokens: list[str]) -> QueryMatch:
         normalized = " ".join(query_tokens)
-        folded = tuple(singular(t) for t in normalized.split(" "))
-        width = self.rows.shape[1]
-        key = None
-        if len(folded) <= width and all(w in self.folded_ids for w in folded):
-            row = np.full((1, width), PAD, np.int32)
-            row[0, : len(folded)] = [self.folded_ids[w] for w in folded]
-            row.sort(axis=1)
-            key = self._keys(row)
-        content = frozenset(folded) - EDGE_STOPWORDS or frozenset(folded)  # "of" makes no compound
-        return QueryMatch(normalized, key, self._ids(content).tolist())
+        folded = [singular(t) for t in normalized.split(" ")]
+        ids, width = self.folded_ids, self.rows.shape[1]
+        key: object = None
+        if len(folded) <= width and all(w in ids for w in folded):
+            row = [PAD] * (width - len(folded)) + sorted(ids[w] for w in folded)  # sorted, as rows are
+            if self._weights is not None:
+                key = sum((i + 1) * w for i, w in zip(row, self._weights.tolist(), strict=True))
+            else:
+                key = np.array(row, np.int32).tobytes()
+        words = set(folded)
+        content = words - EDGE_STOPWORDS or words  # "of" in "peace of mind" makes no compound
+        return QueryMatch(normalized, key, frozenset(ids[w] for w in content if w in ids))
 
     def select(
         self, match: QueryMatch, ids: np.ndarray, k: int, ranking: Ranking, fill: bool = False
-    ) -> np.ndarray:
-        """Positions in `ids` (phrase ids in ranking order, `min_count` applied) of the hits, in order."""
-        keys = self.keys[ids] if self.keys is not None else self._keys(self.rows[ids])  # [C]
+    ) -> list[int]:
+        """Positions in `ids` (phrase ids in ranking order, `min_count` applied) of the hits, in order.
+
+        The masks (the query and its spellings, the denylist, compounds) are numpy tests on the candidates'
+        rows and keys; what depends on order is read from two streams of positions: compounds and the rest.
+        Spellings of one phrase share their words, so near-duplicates fall in the same stream: the hits are
+        the first k of the merge of the unique non-compounds and the first `compound_cap` unique compounds.
+        """
+        keys_arr = self.keys[ids] if self.keys is not None else self._keys(self.rows[ids])  # [C]
         eligible = np.ones(len(ids), bool)
         if ranking.denylist is not None:
             eligible &= ~self.blocked(ranking.denylist)[ids]
         if match.key is not None:
-            same = keys == match.key[0]
+            key = match.key if self.keys is not None else np.frombuffer(match.key, keys_arr.dtype)  # type: ignore[call-overload]
+            same = keys_arr == key  # the query, up to order and plural
             if not ranking.collapse:  # only the query phrase itself, not its other spellings
                 for j in np.flatnonzero(same).tolist():
                     same[j] = self.phrases[int(ids[j])] == match.normalized
             eligible &= ~same
-        order = np.flatnonzero(eligible)
-        if ranking.collapse and len(order) > 1:  # the first (best-ranked) spelling of each near-duplicate
-            first = np.unique(keys[order], return_index=True)[1]
-            order = order[np.sort(first)]
-        compound = np.zeros(len(order), bool)
-        if match.content and len(order):
-            picked = self.rows[ids[order]]  # [C', L]
+        compound = np.zeros(len(ids), bool)
+        if match.content:
+            rows = self.rows[ids]  # [C, L]
             for word in match.content:
-                compound |= (picked == word).any(axis=1)
-        if ranking.compounds == "exclude":
-            accepted, over = order[~compound], order[:0]
-        else:
-            within = ~compound | (np.cumsum(compound) <= ranking.compound_cap(k))
-            accepted, over = order[within], order[~within]
-        hits = accepted[:k]
-        if fill and len(hits) < k and len(over):
-            hits = np.sort(np.concatenate([hits, over[: k - len(hits)]]))
+                compound |= (rows == word).any(axis=1)
+        keys = keys_arr.tolist()
+        collapse = ranking.collapse
+
+        def unique(positions: np.ndarray, limit: int, rest: bool) -> tuple[list[int], list[int]]:
+            """The first `limit` positions whose keys come first (every position without collapse), and with
+            `rest` the others after them."""
+            if not collapse:
+                listed = positions.tolist()
+                return listed[:limit], listed[limit:]
+            seen: set[object] = set()
+            first: list[int] = []
+            for j in positions.tolist():
+                if keys[j] not in seen:
+                    seen.add(keys[j])
+                    first.append(j)
+                    if len(first) == limit and not rest:
+                        break
+            return first[:limit], first[limit:]
+
+        plain, _ = unique(np.flatnonzero(eligible & ~compound), k, False)
+        cap = 0 if ranking.compounds == "exclude" else min(k, ranking.compound_cap(k))
+        capped, over = unique(np.flatnonzero(eligible & compound), cap, fill) if cap else ([], [])
+        hits = sorted(plain + capped)[:k]
+        if fill and len(hits) < k:  # the last widening: compounds beyond the cap fill the list
+            hits = sorted(hits + over[: k - len(hits)])
         return hits

@@ -1,6 +1,6 @@
-"""Database work off the event loop and off the shared thread pool: `Database.run(fn)` calls `fn(session)` in
-a small executor of its own (MMWE_DB_THREADS threads, as many pooled connections), bounded by
-MMWE_DB_TIMEOUT_S.
+"""Database work off the event loop and off the shared thread pool: `Database.run(fn)` calls `fn(session)`
+(`run_core(fn)`: `fn(connection)` in one transaction, for single cheap statements) in a small executor of
+its own (MMWE_DB_THREADS threads, as many pooled connections), bounded by MMWE_DB_TIMEOUT_S.
 
 A database that hangs (a PostgreSQL that accepts connections and never answers) then ties up only these
 threads: query routes, which never touch the database, keep their own threads and answer as before, and a
@@ -13,8 +13,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -36,12 +37,25 @@ class Database:
 
     def call(self, fn: Callable[[Session], T]) -> T:
         """`fn(session)` in the calling thread; SQLAlchemy errors become ServiceUnavailable."""
-        if self.sqlite_file is not None and not self.sqlite_file.is_file():
-            # open connections would go on using the deleted file, and every write would be lost
-            raise ServiceUnavailable(f"database unavailable: database file missing: {self.sqlite_file}")
+        self._check_file()
         try:
             with self.sessionmaker() as session:
                 return fn(session)
+        except SQLAlchemyError as exc:
+            raise database_error(exc) from exc
+
+    def _check_file(self) -> None:
+        if self.sqlite_file is not None and not self.sqlite_file.is_file():
+            # open connections would go on using the deleted file, and every write would be lost
+            raise ServiceUnavailable(f"database unavailable: database file missing: {self.sqlite_file}")
+
+    def call_core(self, fn: Callable[[Connection], T]) -> T:
+        """`fn(connection)` in one transaction (committed when `fn` returns), without an ORM session: about
+        a third of the CPU of `call` for a single statement (e.g. one INSERT per request)."""
+        self._check_file()
+        try:
+            with self.engine.begin() as connection:
+                return fn(connection)
         except SQLAlchemyError as exc:
             raise database_error(exc) from exc
 
@@ -50,8 +64,15 @@ class Database:
 
         The deadline is twice the driver's timeouts (connect, then a statement), plus a second: the driver
         normally gives up first and says why; this bounds what it does not cover (a full pool, a lock)."""
+        return await self._in_executor(self.call, fn)
+
+    async def run_core(self, fn: Callable[[Connection], T]) -> T:
+        """`fn(connection)` in one transaction in the database executor (`call_core`), as `run`."""
+        return await self._in_executor(self.call_core, fn)
+
+    async def _in_executor(self, call: Callable[[Callable[[Any], T]], T], fn: Callable[[Any], T]) -> T:
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, self.call, fn)
+        future = loop.run_in_executor(self._executor, call, fn)
         try:
             return await asyncio.wait_for(future, 2 * self.timeout_s + 1)
         except TimeoutError as exc:

@@ -1,4 +1,5 @@
-"""Typed ORM models: served artifacts, evaluation runs and their per-benchmark results."""
+"""Typed ORM models: served artifacts, evaluation runs and their per-benchmark results, users' feedback on
+related phrases and the benchmarks built from it."""
 
 from __future__ import annotations
 
@@ -15,7 +16,11 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+    type_annotation_map = {
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+        datetime: DateTime(timezone=True),
+    }
 
 
 class ArtifactKind(enum.StrEnum):
@@ -118,3 +123,43 @@ class GatedReload(Base):
     owner: Mapped[str | None] = mapped_column(String(64))  # "<launch id>:<worker pid>" deciding it
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
+class Feedback(Base):
+    """One impression with its clicks (`POST /v1/feedback`): what was shown for a query, what was clicked.
+
+    `client` is the caller's opaque session id (no personal data; addresses are never stored); `assignment`
+    is reserved for the A/B split of traffic between named models."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    query: Mapped[str] = mapped_column(Text)
+    shown: Mapped[list[str]]
+    clicked: Mapped[list[str]]
+    served_by: Mapped[str | None] = mapped_column(String(128))  # the model name the client reports
+    index_name: Mapped[str | None] = mapped_column(String(256))  # the index directory serving at the time
+    index_generation: Mapped[int | None] = mapped_column(Integer)
+    client: Mapped[str | None] = mapped_column(String(128))
+    assignment: Mapped[str | None] = mapped_column(String(64))
+
+
+class ClickBenchmark(Base):
+    """A triplet benchmark built from feedback (`POST /v1/admin/benchmarks`); the newest of a name is used."""
+
+    __tablename__ = "click_benchmarks"
+    __table_args__ = (Index("ix_click_benchmarks_name_id", "name", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(Text)  # relative to MMWE_DATA_DIR
+    rows: Mapped[int] = mapped_column(Integer)
+    feedback_records: Mapped[int] = mapped_column(Integer)
+    since: Mapped[datetime | None]
+    until: Mapped[datetime | None]
+    min_impressions: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    stats: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -64,18 +64,19 @@ def evaluate(embeddings_path: Path, request: dict[str, Any]) -> list[store.Resul
     """Run the requested suite or benchmark list on an embeddings artifact (`run_suite`, as the CLI)."""
     embeddings = load_embeddings(embeddings_path)
     suite: str | list[BenchmarkSpec]
-    if request.get("suite") is not None:
-        suite = str(request["suite"])
-    else:
+    if request.get("benchmarks") is not None:  # a list, or a suite pinned with its click benchmarks
         suite = [BenchmarkSpec(**spec) for spec in request["benchmarks"]]
-    result = run_suite(embeddings, suite, threads=1)
+    else:
+        suite = str(request["suite"])
+    name = request.get("suite")
+    result = run_suite(embeddings, suite, threads=1, name=name)
     init = init_artifact(embeddings)
     if init is None:
         return result_rows(result)
     baseline = {
         "model_kind": init.manifest.get("model_kind"),
         "path": str(init.path),
-        "result": run_suite(init, suite, threads=1),
+        "result": run_suite(init, suite, threads=1, name=name),
     }
     return result_rows(result, baseline)
 

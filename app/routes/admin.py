@@ -11,16 +11,20 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy.orm import Session
 
-from app.deps import AdminDep, ModelsDep, SearcherDep, SettingsDep
+from app.db.access import Database
+from app.deps import AdminDep, DatabaseDep, ModelsDep, SearcherDep, SettingsDep
 from app.errors import Conflict, ServiceUnavailable, Unprocessable
+from app.feedback import benchmarks
 from app.gate import GateKeeper
 from app.metrics import INDEX_RELOADS
-from app.routes.evaluations import ADMIN_ERRORS, check_request
+from app.routes.evaluations import ADMIN_ERRORS, check_request, pinned_request
 from app.routes.info import index_info
 from app.schemas import GatedReloadOut, ReloadRequestBody, ReloadResponse, WorkerOut
 from app.security import confine, index_roots
 from app.settings import Settings
+from evaluation import BenchmarkSpec
 from index.errors import ArtifactError
 from index.interchange import MEDIA_TYPES, word2vec_chunks
 
@@ -47,7 +51,12 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
     },
 )
 async def reload(
-    request: Request, _admin: AdminDep, models: ModelsDep, settings: SettingsDep, body: ReloadRequestBody
+    request: Request,
+    _admin: AdminDep,
+    models: ModelsDep,
+    settings: SettingsDep,
+    db: DatabaseDep,
+    body: ReloadRequestBody,
 ) -> ReloadResponse | JSONResponse:
     """Requests in flight finish on the old index, later ones use the new one. With several workers, the
     others follow within MMWE_RELOAD_POLL_SECONDS; the answer comes once every worker serves the new index
@@ -60,7 +69,7 @@ async def reload(
     name, holder = models.holder(body.model)
     path = confine(body.index_dir, index_roots(settings), "MMWE_INDEX_ROOTS")
     if body.gate is not None:
-        return await gated_reload(request, name, path, body, settings)
+        return await gated_reload(request, name, path, body, settings, db)
     previous = holder.source
     try:
         searcher = await asyncio.to_thread(holder.reload, path)
@@ -88,14 +97,25 @@ async def reload(
 
 
 async def gated_reload(
-    request: Request, model: str, path: Path, body: ReloadRequestBody, settings: Settings
+    request: Request, model: str, path: Path, body: ReloadRequestBody, settings: Settings, db: Database
 ) -> JSONResponse:
+    """Check the gate's suite as `POST /v1/admin/evaluations` does (a click benchmark suite, or the default
+    suite with the newest click benchmark, is pinned to its files as of now), then start the gate."""
     assert body.gate is not None
     evaluation = body.gate.evaluation()
-    await asyncio.to_thread(check_request, evaluation, settings)  # 422/403 at once for a bad suite
-    body.gate.benchmarks = evaluation.benchmarks  # with caller paths resolved
+    suite = evaluation.suite
+
+    def suite_benchmarks(session: Session) -> tuple[list[BenchmarkSpec] | None, list[str]]:
+        if suite is None:
+            return [], []
+        return benchmarks.suite_clicks(session, settings.data_dir, suite), benchmarks.suite_names(session)
+
+    clicks, suites = await db.run(suite_benchmarks)
+    pinned = await asyncio.to_thread(check_request, evaluation, settings, clicks, suites)  # 422/403 at once
     gates: GateKeeper = request.app.state.gates
-    gate = await gates.start(model, path, body.gate)
+    gate = await gates.start(
+        model, path, pinned_request(evaluation, pinned), body.gate.metric, body.gate.max_drop
+    )
     if not body.wait:
         return JSONResponse(gate.model_dump(mode="json"), status_code=202)
     gate = await gates.wait(gate.id, settings.gate_wait_s)

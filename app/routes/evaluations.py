@@ -12,6 +12,7 @@ from app.db.models import EvaluationRun
 from app.deps import AdminDep, DatabaseDep, SearcherDep, SettingsDep
 from app.errors import NotFound, Unprocessable
 from app.evaluations import store
+from app.feedback import benchmarks
 from app.schemas import EvaluationAccepted, EvaluationPage, EvaluationRequest, EvaluationRunOut
 from app.security import PathNotAllowed, benchmark_roots, confine, is_admin, public_run
 from app.settings import Settings
@@ -34,13 +35,18 @@ def check_gensim_name(given: str) -> None:
             raise PathNotAllowed("gensim:NAME must name a file of gensim's test data, not a path")
 
 
-def check_request(body: EvaluationRequest, settings: Settings) -> None:
+def check_request(
+    body: EvaluationRequest, settings: Settings, clicks: list[BenchmarkSpec] | None, suites: list[str]
+) -> list[BenchmarkSpec]:
     """Refuse at once what the run would fail on: unknown suite, kind or option, missing benchmark file, a
-    file outside the allowed directories (403). Caller-given paths are replaced by their resolved form."""
-    if body.suite is not None and body.suite not in BUILTIN_SUITES:
-        raise Unprocessable(f"unknown suite {body.suite!r}", detail={"suites": sorted(BUILTIN_SUITES)})
+    file outside the allowed directories (403). Caller-given paths are replaced by their resolved form.
+
+    `clicks`: the click benchmarks the suite runs (`app.feedback.benchmarks.suite_clicks`; None: the suite
+    is unknown), `suites`: the known suite names. Returns the click benchmarks to pin in the run."""
+    if body.suite is not None and clicks is None:
+        raise Unprocessable(f"unknown suite {body.suite!r}", detail={"suites": suites})
     given = body.benchmarks or []
-    specs = BUILTIN_SUITES.get(body.suite or "", ()) or [
+    specs = [*BUILTIN_SUITES.get(body.suite or "", ()), *(clicks or [])] or [
         BenchmarkSpec(b.name, b.kind, b.path, b.options) for b in given
     ]
     names = [s.name for s in specs]
@@ -61,6 +67,18 @@ def check_request(body: EvaluationRequest, settings: Settings) -> None:
             raise Unprocessable(
                 f"benchmark file not found on the server: {path}", detail={"benchmark": spec.name}
             )
+    return specs if clicks else []
+
+
+def pinned_request(body: EvaluationRequest, specs: list[BenchmarkSpec]) -> dict[str, Any]:
+    """The run's request: as given, plus, for a suite with click benchmarks, its benchmark list as of now
+    (the run evaluates these files even if a newer click benchmark is built meanwhile)."""
+    request = body.model_dump(exclude_none=True)
+    if specs:
+        request["benchmarks"] = [
+            {"name": s.name, "kind": s.kind, "path": str(s.path), "options": dict(s.options)} for s in specs
+        ]
+    return request
 
 
 @router.post(
@@ -78,15 +96,24 @@ async def trigger_evaluation(
     settings: SettingsDep,
     body: EvaluationRequest,
 ) -> EvaluationAccepted:
-    """`{"suite": "default"}` runs the built-in suite; `{"benchmarks": [...]}` runs a list. Poll
+    """`{"suite": "default"}` runs the built-in suite (and the newest click benchmark, if any),
+    `{"suite": "<click benchmark name>"}` that benchmark's newest file, `{"benchmarks": [...]}` a list. Poll
     `GET /v1/evaluations/{id}`: queued -> running -> succeeded | failed (with the error). Any worker of any
     replica sharing the database may run it (the database is the queue)."""
-    await asyncio.to_thread(check_request, body, settings)
+    suite = body.suite
+
+    def suite_benchmarks(session: Session) -> tuple[list[BenchmarkSpec] | None, list[str]]:
+        if suite is None:
+            return [], []
+        return benchmarks.suite_clicks(session, settings.data_dir, suite), benchmarks.suite_names(session)
+
+    clicks, suites = await db.run(suite_benchmarks)
+    pinned = await asyncio.to_thread(check_request, body, settings, clicks, suites)
 
     def queue(session: Session) -> EvaluationRun:
         artifact = store.register_served(session, searcher)
         return store.create_run(
-            session, body.model_dump(exclude_none=True), artifact, request.app.state.owner, "admin"
+            session, pinned_request(body, pinned), artifact, request.app.state.owner, "admin"
         )
 
     run = await db.run(queue)

@@ -1,5 +1,6 @@
 // The mmwe page: related phrases as you type, similarity of two phrases, evaluation runs over time, and a 2-D
 // map of the most frequent phrases. Talks only to this server's JSON API (same origin); no other fetch.
+// Clicking a related phrase also reports the click (POST /v1/feedback), from which click benchmarks are built.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -12,10 +13,10 @@ const MODEL_NAMES = {  // the paper's names for the model kinds of docs/formats.
 const plural = (n, word) => `${fmt.format(n)} ${word}${n === 1 ? "" : "s"}`;
 
 // GET a JSON endpoint; throws an Error whose message is the API's error message.
-async function getJSON(path, params, signal) {
+async function getJSON(path, params, signal, headers) {
   const url = new URL(path, window.location.origin);
   for (const [key, value] of Object.entries(params || {})) url.searchParams.set(key, String(value));
-  const response = await fetch(url, { signal, headers: { Accept: "application/json" } });
+  const response = await fetch(url, { signal, headers: { Accept: "application/json", ...(headers || {}) } });
   let body = null;
   try { body = await response.json(); } catch (_) { body = null; }
   if (!response.ok) {
@@ -82,7 +83,8 @@ const searchRelated = latestOnly(async (signal) => {
   }
   status.textContent = "Searching…";
   try {
-    const data = await getJSON("/v1/related", { q, k: $("k").value }, signal);
+    // the page's session id as the client id: with an A/B split (MMWE_AB_SPLIT) a visit stays on one model
+    const data = await getJSON("/v1/related", { q, k: $("k").value }, signal, { "X-Client-Id": SESSION });
     renderResults(data);
   } catch (error) {
     if (error.name === "AbortError") throw error;
@@ -101,6 +103,10 @@ function renderResults(data) {
   const oov = data.oov && data.oov.length ? ` Unknown words ignored: ${data.oov.join(", ")}.` : "";
   status.textContent = `${plural(data.results.length, "phrase")} related to “${data.normalized}”.${oov}`;
   list.textContent = "";
+  const shown = {
+    query: data.normalized, phrases: data.results.map((h) => h.phrase),
+    model: data.served_by && data.served_by.model, assignment: data.assignment || null,
+  };
   for (const hit of data.results) {
     const li = document.createElement("li");
     li.className = "hit";
@@ -109,7 +115,7 @@ function renderResults(data) {
     phrase.className = "phrase";
     phrase.textContent = hit.phrase;
     phrase.title = `Search “${hit.phrase}”`;
-    phrase.addEventListener("click", () => setQuery(hit.phrase));
+    phrase.addEventListener("click", () => { sendFeedback(shown, hit.phrase); setQuery(hit.phrase); });
     const bar = document.createElement("span");
     bar.className = "bar";
     const fill = document.createElement("span");
@@ -128,6 +134,21 @@ function renderResults(data) {
   lastHits = data.results.map((h) => h.phrase);
   lastQuery = data.normalized;
   highlight();
+}
+
+// --- feedback: which related phrase a user clicked, among those shown (POST /v1/feedback) ---------------
+// An opaque id for this page load only (no cookie, nothing personal), so clicks of one visit can be told apart.
+const SESSION = Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0"))
+  .join("");
+
+function sendFeedback(shown, clicked) {
+  const body = JSON.stringify({
+    query: shown.query, shown: shown.phrases, clicked: [clicked], model: shown.model || "default",
+    session: SESSION, ...(shown.assignment ? { assignment: shown.assignment } : {}),
+  });
+  // keepalive: the request completes even if the click navigates away; failures are not the user's concern
+  const headers = { "Content-Type": "application/json" };
+  fetch("/v1/feedback", { method: "POST", keepalive: true, headers, body }).catch(() => {});
 }
 
 function setQuery(phrase) {

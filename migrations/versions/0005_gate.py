@@ -2,10 +2,8 @@
 runs (serving and candidate, on the same suite) and the decision.
 
 Written by hand (reviewed against app/db/models.py `GatedReload`); works on SQLite and PostgreSQL.
-down_revision is 0003 on the models branch; the integrator re-chains it after 0004 (feedback).
-
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-01
 """
 
@@ -15,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from app.db.migrate import downgrade, upgrade
-from app.db.models import Artifact, ArtifactKind, Base, EvaluationResult, EvaluationRun, RunStatus
+from app.db.models import Artifact, ArtifactKind, Base, EvaluationResult, EvaluationRun, Feedback, RunStatus
 from app.db.session import make_engine, make_sessionmaker
 
 
@@ -76,3 +76,29 @@ def test_downgrade_to_base_removes_tables(migrated_database_url: str) -> None:
     assert "evaluation_runs" not in sa.inspect(engine).get_table_names()
     engine.dispose()
     upgrade(migrated_database_url)
+
+
+def test_migration_0004_adds_and_removes_the_feedback_tables(migrated_database_url: str) -> None:
+    engine = make_engine(migrated_database_url)
+    with make_sessionmaker(engine)() as s:
+        s.add(Feedback(query="dog", shown=["puppy", "pizza"], clicked=["puppy"], client="s1"))
+        s.commit()
+    downgrade(migrated_database_url, "0003")
+    tables = set(sa.inspect(engine).get_table_names())
+    assert "feedback" not in tables and "click_benchmarks" not in tables
+    assert {"artifacts", "evaluation_runs", "evaluation_results"} <= tables
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+    upgrade(migrated_database_url)
+    engine.dispose()
+    engine = make_engine(migrated_database_url)
+    inspector = sa.inspect(engine)
+    assert {"feedback", "click_benchmarks"} <= set(inspector.get_table_names())
+    assert {i["name"] for i in inspector.get_indexes("feedback")} == {"ix_feedback_created_at"}
+    with make_sessionmaker(engine)() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Feedback)) == 0
+        s.add(Feedback(query="cat", shown=["kitten"], clicked=[]))
+        s.commit()
+        got = s.scalars(sa.select(Feedback)).one()
+        assert (got.shown, got.clicked, got.served_by, got.assignment) == (["kitten"], [], None, None)
+    engine.dispose()

@@ -234,17 +234,17 @@ def test_a_gated_reload_of_a_named_model(
 
 
 def test_migration_0005_upgrade_and_downgrade(database_url: str) -> None:
-    upgrade(database_url, "0003")
+    upgrade(database_url, "0004")
     upgrade(database_url, "0005")
     engine = make_engine(database_url)
     inspector = sa.inspect(engine)
     assert "gated_reloads" in inspector.get_table_names()
     assert "ix_gated_reloads_status" in {i["name"] for i in inspector.get_indexes("gated_reloads")}
     engine.dispose()
-    downgrade(database_url, "0003")
+    downgrade(database_url, "0004")
     engine = make_engine(database_url)
     assert "gated_reloads" not in sa.inspect(engine).get_table_names()
-    assert "evaluation_runs" in sa.inspect(engine).get_table_names()
+    assert {"evaluation_runs", "feedback"} <= set(sa.inspect(engine).get_table_names())
     engine.dispose()
 
 

@@ -221,6 +221,30 @@ def test_split_assigns_related_requests_and_says_so(split_apps: tuple[TestClient
     assert named.json()["assignment"] is None and named.headers["x-mmwe-model"] == "hnsw"
 
 
+def test_feedback_records_the_model_and_arm_that_served(
+    split_apps: tuple[TestClient, TestClient], artifacts: Artifacts
+) -> None:
+    """What a front end does: send back `served_by.model` and `assignment` of the answer it showed."""
+    from app.db.models import Feedback
+
+    fast, _ = split_apps
+    sent = []
+    for client in ("user-1", "user-2", "user-3", "user-4"):
+        body = fast.get("/v1/related", params={"q": "dog", "k": 3}, headers={"X-Client-Id": client}).json()
+        shown = [h["phrase"] for h in body["results"]]
+        item = {"query": "dog", "shown": shown, "clicked": shown[:1], "session": client}
+        item |= {"model": body["served_by"]["model"], "assignment": body["assignment"]}
+        assert fast.post("/v1/feedback", json=item).status_code == 202
+        sent.append((item["model"], item["assignment"], body["served_by"]["index"]))
+    app = fast.app
+    assert isinstance(app, FastAPI)
+    with app.state.sessionmaker() as s:
+        rows = s.query(Feedback).order_by(Feedback.id).all()[-4:]
+    assert [(r.served_by, r.assignment, r.index_name) for r in rows] == sent
+    bad = {"query": "dog", "shown": ["puppy"], "assignment": ""}
+    assert fast.post("/v1/feedback", json=bad).status_code == 422
+
+
 @pytest.mark.parametrize(
     "query, client",
     [

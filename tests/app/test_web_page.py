@@ -3,8 +3,9 @@
 A small embeddings artifact (three clear topics) goes through the real index builder; `python -m app serve`
 runs on a free port with a SQLite database migrated to head (Alembic); two real evaluation runs are
 started through the admin API. Playwright drives Debian's `chromium` (never a downloaded browser): it types
-into the search box, waits for related phrases, asks for a similarity, and checks the evaluation chart and the
-phrase map. The screenshot lands in test-output/web-page.png.
+into the search box, waits for related phrases, clicks one (and finds the click in the feedback export), asks
+for a similarity, and checks the evaluation chart and the phrase map. The screenshot lands in
+test-output/web-page.png.
 
 Run: `python -m pytest tests/app/test_web_page.py` (needs Debian's chromium; `make test` installs it).
 """
@@ -109,6 +110,14 @@ def wait_until_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> 
             pass
         time.sleep(0.2)
     raise AssertionError(f"the server was not ready within 60 s:\n{log.read_text()[-3000:]}")
+
+
+def exported_clicks(base: str) -> list[str]:
+    """The feedback recorded so far, as the admin export's click-log lines (without the header)."""
+    req = urllib.request.Request(f"{base}/v1/admin/feedback/export")
+    req.add_header("Authorization", f"Bearer {TOKEN}")
+    with urllib.request.urlopen(req, timeout=10) as response:
+        return list(response.read().decode("utf-8").splitlines()[1:])
 
 
 def run_evaluation(base: str, benchmarks: list[dict[str, Any]]) -> None:
@@ -228,12 +237,18 @@ def test_page_search_similarity_chart_and_map(server: str, browser: Any) -> None
     assert "zzzz" in page.locator("#related-status").inner_text()
     assert page.locator("#results li").count() == 0
 
-    # Clicking a phrase searches it.
+    # Clicking a phrase searches it, and records the click with what was shown (POST /v1/feedback).
     page.locator("#query").fill("car")
     wait_js(page, "document.querySelector('#related-status').textContent.includes('“car”')")
-    first = page.locator("#results .phrase").first.inner_text()
+    shown = page.locator("#results .phrase").all_inner_texts()
+    first = shown[0]
     page.locator("#results .phrase").first.click()
     wait_js(page, f"document.querySelector('#related-status').textContent.includes('“{first}”')")
+    expected = [f"car\t{phrase}\t{int(phrase == first)}\t1" for phrase in shown]
+    deadline = time.monotonic() + 10
+    while (lines := exported_clicks(server)) != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert lines == expected
 
     # Similarity of two phrases.
     page.locator("#phrase-a").fill("puppy")

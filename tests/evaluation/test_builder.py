@@ -12,6 +12,7 @@ from evaluation.builder import (
     ClickConfig,
     Stemmer,
     read_click_log,
+    read_clicks,
     read_phrase_pool,
     triplets_from_clicks,
     triplets_from_pairs,
@@ -136,7 +137,10 @@ def test_written_file_is_a_valid_benchmark(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "line", "fragment"),
     [
-        ("a\tb\t1\na\tb\n", 2, "expected 'query<TAB>phrase<TAB>clicks'"),
+        ("a\tb\t1\na\tb\n", 2, "expected 'query<TAB>phrase<TAB>clicks[<TAB>impressions]'"),
+        ("a\tb\t1\t2\t3\n", 1, "found 5 fields"),
+        ("a\tb\t1\tsome\n", 1, "impressions 'some' is not an integer"),
+        ("a\tb\t1\t-2\n", 1, "impressions -2 is negative"),
         ("a\tb\tmany\n", 1, "clicks 'many' is not an integer"),
         ("a\tb\t-1\n", 1, "negative"),
         ("a\t!!\t1\n", 1, "at least one word"),
@@ -148,6 +152,34 @@ def test_malformed_click_logs(tmp_path: Path, text: str, line: int, fragment: st
     with pytest.raises(BenchmarkFormatError) as err:
         read_click_log(path)
     assert err.value.line == line and fragment in str(err.value) and str(path) in str(err.value)
+
+
+def test_impressions_column_and_min_impressions(tmp_path: Path) -> None:
+    """The 4-column log (the service's feedback export): shown-but-not-clicked lines join the pool only, and
+    --min-impressions drops phrases shown too rarely for their query; a 3-column line counts its clicks."""
+    path = tmp_path / "clicks.tsv"
+    path.write_text(
+        "query\tphrase\tclicks\timpressions\n"
+        "hair style\tponytail\t1\t1\nhair style\tponytail\t1\t1\nhair style\tbun\t0\t1\n"
+        "hair style\tbraided hair\t1\t1\nHair  Style\tgo cart\t0\t3\nkarting\tgo carts\t2\n",
+        encoding="utf-8",
+    )
+    log = read_clicks(path)
+    assert log.clicks == {
+        "hair style": {"ponytail": 2, "bun": 0, "braided hair": 1, "go cart": 0},
+        "karting": {"go carts": 2},
+    }
+    assert log.impressions["hair style"] == {"ponytail": 2, "bun": 1, "braided hair": 1, "go cart": 3}
+    assert log.impressions["karting"] == {"go carts": 2}
+    assert read_click_log(path) == log.clicks
+    triplets, stats = triplets_from_clicks(log, ClickConfig(seed=1))
+    assert {(q, p) for q, p, _ in triplets} == {("hair style", "ponytail"), ("karting", "go carts")}
+    assert stats.pool_size == 5 and stats.dropped_shared_stem == 1  # braided hair shares "hair"
+    strict, _ = triplets_from_clicks(log, ClickConfig(seed=1, min_impressions=2))
+    assert {(q, p) for q, p, _ in strict} == {("hair style", "ponytail"), ("karting", "go carts")}
+    strict, _ = triplets_from_clicks(log, ClickConfig(seed=1, min_impressions=3))
+    assert strict == []
+    assert triplets_from_clicks(log.clicks, ClickConfig(seed=1))[0] == triplets  # as a plain dict too
 
 
 def test_triplets_from_graded_pairs(tmp_path: Path) -> None:

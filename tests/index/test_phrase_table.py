@@ -26,7 +26,7 @@ def reference(table: PhraseTable, query: list[str], ids: np.ndarray, k: int, ran
 
 def vectorised(table: PhraseTable, query: list[str], ids: np.ndarray, k: int, ranking: Ranking, fill: bool):
     keep = table.select(table.match(query), ids, k, ranking, fill)
-    return [table.phrases[int(ids[j])] for j in keep.tolist()]
+    return [table.phrases[int(ids[j])] for j in keep]
 
 
 def test_rows_fold_plurals_and_sort(tmp_path: Path) -> None:

@@ -1,0 +1,85 @@
+"""Feedback records: one INSERT per `POST /v1/feedback`; the export reads them back in id-ordered chunks.
+
+The export writes the click-log format of `python -m evaluation build-triplets clicks`: a header, then one
+`query<TAB>phrase<TAB>clicks<TAB>impressions` line per shown phrase of each record (clicks 1 or 0,
+impressions 1; texts normalised), made by `evaluation.feedback_db.click_lines`, the same code that reads the
+table for `build-triplets clicks --database`, so a file and the database give the same benchmark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from functools import partial
+
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.orm import Session
+
+from app.db.access import Database
+from app.db.models import Feedback
+from app.schemas_feedback import FeedbackRequest
+from evaluation.feedback_db import FeedbackRow, as_utc, click_lines
+
+Rows = Sequence[tuple[int, str, list[str], list[str]]]  # (id, query, shown, clicked)
+EXPORT_HEADER = "query\tphrase\tclicks\timpressions\n"
+EXPORT_CHUNK = 1000
+
+
+def add_feedback(
+    connection: Connection, body: FeedbackRequest, index_name: str | None, index_generation: int | None
+) -> int:
+    """Store one feedback record: one INSERT ... RETURNING id (Core; the caller's transaction commits)."""
+    new_id = connection.execute(
+        insert(Feedback)
+        .values(
+            query=body.query,
+            shown=list(body.shown),
+            clicked=list(body.clicked),
+            served_by=body.model,
+            index_name=index_name,
+            index_generation=index_generation,
+            client=body.session,
+            assignment=body.assignment,
+        )
+        .returning(Feedback.id)
+    ).scalar_one()
+    return int(new_id)
+
+
+def feedback_chunk(
+    session: Session, after: int, since: datetime | None, until: datetime | None, limit: int = EXPORT_CHUNK
+) -> Rows:
+    """Up to `limit` records with id > `after` created in [since, until): (id, query, shown, clicked)."""
+    stmt = select(Feedback.id, Feedback.query, Feedback.shown, Feedback.clicked).where(Feedback.id > after)
+    since, until = as_utc(since), as_utc(until)
+    if since is not None:
+        stmt = stmt.where(Feedback.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(Feedback.created_at < until)
+    rows = session.execute(stmt.order_by(Feedback.id).limit(limit)).all()
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def export_text(rows: Rows) -> str:
+    """The click-log lines of some records."""
+    return "".join(
+        f"{query}\t{phrase}\t{clicks}\t{impressions}\n"
+        for _, text, shown, clicked in rows
+        for query, phrase, clicks, impressions in click_lines(FeedbackRow(text, shown, clicked))
+    )
+
+
+def export_stream(
+    database: Database, first: Rows, since: datetime | None, until: datetime | None
+) -> Iterator[str]:
+    """The header and the lines of `first` (fetched before the response starts, so a database failure is
+    still a 503), then each further chunk's, one short query per chunk (run by Starlette in its thread pool).
+    A failure after the first chunk ends the stream early (the status line is already sent)."""
+    yield EXPORT_HEADER
+    rows = first
+    while True:
+        if rows:
+            yield export_text(rows)
+        if len(rows) < EXPORT_CHUNK:
+            return
+        rows = database.call(partial(feedback_chunk, after=rows[-1][0], since=since, until=until))

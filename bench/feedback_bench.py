@@ -1,0 +1,254 @@
+"""Feedback under load (issue 17): does recording clicks slow the queries? GET /v1/related p99 at a fixed
+rate, alone and while POST /v1/feedback runs at a fixed 500 req/s, on 2 uvicorn workers, in the same run.
+
+    python bench/feedback_bench.py                                  # 100k phrases, PostgreSQL, 3 x 2 windows
+    python bench/feedback_bench.py --out bench/results/feedback_load.json
+    python bench/feedback_bench.py --num-phrases 20000 --factory Flat --duration 10 --repeats 2   # quick
+
+The service runs as in production (`python -m app serve --workers 2`) on the local PostgreSQL (--pg-url, a
+private schema created for the run and dropped after it; `--sqlite` for a SQLite file instead). The index
+and its queries come from bench/load_bench.py (synthetic, built once and cached in --work), the load from
+bench/wrk.py's fixed-rate mode (latency from each request's scheduled time: no coordinated omission).
+
+Windows, --repeats times in turn so that both conditions share the machine's background noise: (1) GET
+/v1/related at --related-rate req/s alone, (2) the same while a second wrk POSTs /v1/feedback at
+--feedback-rate req/s (bodies: a query, 10 shown phrases of the index, one or two clicked; 1,000 different
+ones). Each window lasts --duration seconds after a 3 s warm-up of the run. Reported: per window and as
+medians, the related p50/p99 and achieved rates, the feedback p50/p99, achieved rate and failures, the
+feedback rows stored (at least the requests wrk saw answered 202: it stops counting at a window's end, while
+the requests then in flight are still stored), the server's CPU per second, and
+`targets`: feedback holds --feedback-rate (>= 98% achieved, no failures) and the related p99 with feedback
+is within 1.2x of the p99 without it (the issue's "not slower by more than 20%").
+
+On a shared or small machine the two wrk processes, the service and PostgreSQL compete for the same cores:
+`machine` records the CPU count and load averages; run it on a quiet machine for figures to quote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import load_bench, wrk  # noqa: E402
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def log(msg: str) -> None:
+    print(f"[feedback_bench] {msg}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def private_schema(pg_url: str) -> Iterator[str]:
+    """A fresh schema in the PostgreSQL of `pg_url`; yields the URL with its search_path, drops it after."""
+    import sqlalchemy as sa
+
+    schema = f"mmwe_feedback_bench_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(pg_url, connect_args={"connect_timeout": 5})
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{pg_url}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def feedback_bodies(phrases: list[str], n: int, seed: int) -> list[str]:
+    """`n` JSON bodies of POST /v1/feedback: a query, 10 other phrases shown, the first one or two clicked."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        picked = [phrases[j] for j in rng.choice(len(phrases), 11, replace=False)]
+        shown = picked[1:]
+        body = {
+            "query": picked[0],
+            "shown": shown,
+            "clicked": shown[: 1 + i % 2],
+            "session": f"bench-{i % 50}",
+        }
+        out.append(json.dumps(body, separators=(",", ":")))
+    return out
+
+
+def git_commit() -> str | None:
+    """The checkout's commit (with `+dirty` when it has changes), to tell which code a result measured."""
+    try:
+        git = {"cwd": ROOT, "capture_output": True, "text": True}
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], **git)
+        dirty = subprocess.run(["git", "status", "--porcelain"], **git)
+    except OSError:
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if head.returncode == 0 else None
+
+
+def stored_rows(database_url: str) -> int:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text("SELECT count(*) FROM feedback")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def window(
+    args: argparse.Namespace, base: str, queries: list[str], bodies: list[str] | None, cpu: Any
+) -> dict[str, Any]:
+    """One fixed-rate window of GET /v1/related, with POST /v1/feedback beside it when `bodies` is given."""
+    related = "/v1/related?k=10&q="
+    feedback: dict[str, Any] = {}
+
+    def post() -> None:
+        feedback.update(
+            wrk.fixed_rate(
+                base,
+                "/v1/feedback",
+                bodies or [],
+                args.feedback_connections,
+                args.feedback_rate,
+                args.duration,
+                cpu,
+                post_json=True,
+            )
+        )
+
+    thread = threading.Thread(target=post) if bodies else None
+    cpu_before, t0 = cpu(), time.monotonic()
+    if thread is not None:
+        thread.start()
+    out = {
+        "related": wrk.fixed_rate(
+            base, related, queries, args.connections, args.related_rate, args.duration, cpu
+        )
+    }
+    if thread is not None:
+        thread.join()
+        out["feedback"] = feedback
+    out["server_cpu_per_s"] = round((cpu() - cpu_before) / (time.monotonic() - t0), 2)
+    return out
+
+
+def median(windows: list[dict[str, Any]], part: str, key: str) -> float | None:
+    values = [w[part][key] for w in windows if w.get(part) and w[part].get(key) is not None]
+    return round(statistics.median(values), 3) if values else None
+
+
+def measure(args: argparse.Namespace, index: Path, database_url: str) -> dict[str, Any]:
+    queries = load_bench.sample_queries(args)
+    phrases = [line.split("\t")[0] for line in (args.work / f"phrases-{args.num_phrases}.tsv").open()]
+    bodies = feedback_bodies(phrases, 1000, args.seed)
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
+    proc, base = load_bench.start_server(index, args.work, args.workers, database_url)
+    cpu = functools.partial(load_bench.server_cpu_seconds, proc.pid)
+    try:
+        log("warm-up (3 s of each)")
+        warm = argparse.Namespace(**{**vars(args), "duration": 3})
+        window(warm, base, queries, bodies, cpu)
+        rows_before = stored_rows(database_url)
+        alone: list[dict[str, Any]] = []
+        beside: list[dict[str, Any]] = []
+        for repeat in range(args.repeats):
+            log(f"related alone at {args.related_rate:g} req/s ({repeat + 1}/{args.repeats})")
+            alone.append(window(args, base, queries, None, cpu))
+            log(f"related at {args.related_rate:g} req/s + feedback at {args.feedback_rate:g} req/s")
+            beside.append(window(args, base, queries, bodies, cpu))
+        stored = stored_rows(database_url) - rows_before
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    accepted = sum(w["feedback"]["requests"] - (w["feedback"]["non_200"] or 0) for w in beside)
+    p99_alone, p99_beside = median(alone, "related", "p99_ms"), median(beside, "related", "p99_ms")
+    ratio = round(p99_beside / p99_alone, 3) if p99_alone and p99_beside else None
+    achieved = median(beside, "feedback", "req_per_s")
+    failures = sum((w["feedback"]["errors"] or 0) + (w["feedback"]["non_200"] or 0) for w in beside)
+    return {
+        "config": {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+            if k not in ("out", "pg_url", "work")
+        },
+        "commit": git_commit(),
+        "database": "sqlite" if args.sqlite else "postgresql",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_at_start": load_at_start,
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
+        "related_alone": {
+            k: median(alone, "related", k) for k in ("req_per_s", "p50_ms", "p99_ms", "p99_9_ms")
+        },
+        "related_with_feedback": {
+            k: median(beside, "related", k) for k in ("req_per_s", "p50_ms", "p99_ms", "p99_9_ms")
+        },
+        "feedback": {
+            **{k: median(beside, "feedback", k) for k in ("req_per_s", "p50_ms", "p99_ms", "p99_9_ms")},
+            "failures": failures,
+            "accepted": accepted,
+            "rows_stored": stored,
+        },
+        "related_p99_ratio_with_feedback": ratio,
+        "targets": {
+            "feedback_holds_rate": bool(achieved and achieved >= 0.98 * args.feedback_rate and failures == 0),
+            # wrk stops counting at the window's end; requests then in flight are stored all the same
+            "no_accepted_feedback_lost": stored >= accepted,
+            "related_p99_within_1_2x": bool(ratio is not None and ratio <= 1.2),
+        },
+        "windows": {"alone": alone, "with_feedback": beside},
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    load_bench.add_index_args(p, 100_000, "IVF1024,Flat")
+    p.add_argument("--pg-url", default=PG_URL, help=f"PostgreSQL to use, a private schema in it ({PG_URL})")
+    p.add_argument("--sqlite", action="store_true", help="a SQLite file in --work instead of PostgreSQL")
+    p.add_argument("--workers", type=int, default=2, help="uvicorn workers (default 2)")
+    p.add_argument("--related-rate", type=float, default=500.0, help="GET /v1/related req/s (default 500)")
+    p.add_argument("--feedback-rate", type=float, default=500.0, help="POST /v1/feedback req/s (default 500)")
+    p.add_argument("--connections", type=int, default=16, help="wrk connections for related (default 16)")
+    p.add_argument(
+        "--feedback-connections", type=int, default=16, help="wrk connections for feedback (default 16)"
+    )
+    p.add_argument("--duration", type=int, default=20, help="seconds per window (default 20)")
+    p.add_argument("--repeats", type=int, default=3, help="pairs of windows (default 3)")
+    p.add_argument("--out", type=Path, help="also write the JSON here")
+    args = p.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    index = load_bench.build(args)
+    with contextlib.ExitStack() as stack:
+        if args.sqlite:
+            url = f"sqlite:///{(args.work / f'feedback-bench-{uuid.uuid4().hex[:8]}.db').resolve()}"
+            stack.callback(lambda: Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True))
+        else:
+            url = stack.enter_context(private_schema(args.pg_url))
+        result = measure(args, index, url)
+    text = json.dumps(result, indent=2)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
