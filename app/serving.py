@@ -240,10 +240,18 @@ class IndexHolder:
         if self.board is not None:
             self.board.publish(self.status())
 
-    def _load(self, source: Path, snapshot: Path | None = None) -> tuple[PhraseSearcher, Path]:
-        """Load `source` from its private verified copy (see app/launch.py); errors name `source`'s files."""
+    def _load(
+        self,
+        source: Path,
+        snapshot: Path | None = None,
+        check: Callable[[PhraseSearcher], None] | None = None,
+    ) -> tuple[PhraseSearcher, Path]:
+        """Load `source` from its private verified copy (see app/launch.py); errors name `source`'s files.
+        `check(searcher)` runs before the copy is recorded as the last known good."""
         if self.snapshots is None:
             searcher = self._named(load_checked(source))
+            if check is not None:
+                check(searcher)
             return searcher, source
         copy = snapshot if snapshot is not None and snapshot.is_dir() else self.snapshots.snapshot(source)
         try:
@@ -255,6 +263,8 @@ class IndexHolder:
             except ValueError:
                 named = exc.path
             raise ArtifactError(named, exc.reason) from exc
+        if check is not None:
+            check(searcher)
         self.snapshots.record_good(source, copy)
         return searcher, copy
 
@@ -309,9 +319,7 @@ class IndexHolder:
         `check(searcher)`, when given, runs on the loaded index before the swap; what it raises stops the
         swap (the gated reload checks that the index is the one it evaluated, app/gate.py)."""
         with self._lock:
-            searcher, copy = self._load(path)
-            if check is not None:
-                check(searcher)
+            searcher, copy = self._load(path, check=check)
             if self.reload_file is not None:
                 self.generation = self.reload_file.publish(path, copy if self.snapshots else None)
                 self._seen_stamp = self.reload_file.stamp()

@@ -215,6 +215,27 @@ def test_a_gate_undecided_at_shutdown_fails(
         assert served_index(c.get) == "index-flat"
 
 
+def test_a_candidate_changed_after_its_evaluation_is_not_swapped(
+    artifacts: Artifacts, sqlite_url: str, tmp_path: Path, gate_spec: dict[str, Any]
+) -> None:
+    import json
+    import shutil
+
+    candidate = artifacts.root / f"gate-changing-{tmp_path.name}"
+    shutil.copytree(artifacts.index_hnsw, candidate)
+    app = create_app(make_settings(artifacts, sqlite_url))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.post("/v1/admin/reload", json={"index_dir": str(candidate), "gate": gate_spec}, headers=AUTH)
+        assert r.status_code == 202
+        manifest = candidate / "manifest.json"  # rewritten while it is evaluated: another index now
+        manifest.write_text(json.dumps(json.loads(manifest.read_text()), indent=1), encoding="utf-8")
+        done = poll(c.get, r.json()["id"])
+        assert done["status"] == "failed" and "changed since it was evaluated" in done["error"], done
+        assert served_index(c.get) == "index-flat"
+        good = app.state.holder.snapshots.last_good()
+        assert good is not None and good[0] == artifacts.index  # the fallback is still the serving index
+
+
 def test_a_gated_reload_of_a_named_model(
     artifacts: Artifacts, sqlite_url: str, damaged: Path, gate_spec: dict[str, Any]
 ) -> None:
