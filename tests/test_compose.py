@@ -370,3 +370,31 @@ def test_nginx_config_balances_every_replica_and_retries() -> None:
     assert re.search(r"^proxy_read_timeout\s+(\d+)s;", proxy, re.M)
     read = int(re.search(r"^proxy_read_timeout\s+(\d+)s;", proxy, re.M).group(1))  # type: ignore[union-attr]
     assert read > 30, "longer than MMWE_RELOAD_WAIT_S's default: a reload waits for every replica"
+
+
+def test_kubernetes_sketch() -> None:
+    """deploy/k8s/mmwe.yaml (documentation): API pods gated on /readyz with the artifacts read-only, and one
+    Job per pipeline step whose command parses with the real CLI, as for the compose jobs."""
+    import importlib
+
+    docs = [d for d in yaml.safe_load_all((ROOT / "deploy" / "k8s" / "mmwe.yaml").read_text()) if d]
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for doc in docs:
+        by_kind.setdefault(doc["kind"], []).append(doc)
+    (deployment,) = by_kind["Deployment"]
+    (api,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert {"mountPath": "/data", "name": "artifacts", "readOnly": True} in api["volumeMounts"]
+    assert deployment["spec"]["replicas"] > 1
+    (service,) = by_kind["Service"]
+    assert service["spec"]["selector"] == deployment["spec"]["template"]["metadata"]["labels"]
+    steps = set()
+    for job in by_kind["Job"]:
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+        command = container["command"]
+        assert command[:2] == ["python", "-m"], job["metadata"]["name"]
+        args = importlib.import_module(f"{command[2]}.__main__").build_parser().parse_args(command[3:])
+        assert callable(getattr(args, "func", None)), job["metadata"]["name"]
+        steps.add(job["metadata"]["name"].removeprefix("mmwe-"))
+    assert set(JOB_PROFILES) | {"migrate"} <= steps
