@@ -511,6 +511,13 @@ def measure_replicas(args: argparse.Namespace, index: Path) -> dict[str, Any]:
         for n, run in ((1, one), (args.replicas, many))
     }
     result["throughput_ratio"] = ratio(many["closed_loop"]["req_per_s"], one["closed_loop"]["req_per_s"])
+    cpus = os.cpu_count() or 1
+    result["note"] = (
+        f"all on one {cpus}-core host, shared with the load generator and nginx (and whatever else runs: see "
+        f"the load averages): {args.replicas} replicas of {args.workers} worker(s) compete for the same "
+        f"cores, so the comparison measures the balancer's and the extra processes' overhead (and, with "
+        f"fewer workers than cores in the 1-replica run, the use of idle cores), not scale-out across hosts"
+    )
     result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return result
 

@@ -38,7 +38,7 @@ async def healthz() -> Health:
 async def readyz(request: Request, response: Response, database: DatabaseDep) -> Readiness:
     state = request.app.state
     holder = state.holder
-    problem = holder.problem or state.replicas.lag_problem(DEFAULT_MODEL, holder)  # app/replicas.py
+    problem = state.replicas.lag_problem(DEFAULT_MODEL, holder) or holder.problem  # app/replicas.py
     index = Check(ok=problem is None, detail=problem or holder.fallback)
     try:
         db_problem = await database.run(lambda session: database_problem(database.engine, head_revision()))

@@ -167,3 +167,47 @@ def test_migration_0005_upgrade_and_downgrade(database_url: str) -> None:
     tables = set(sa.inspect(engine).get_table_names())
     assert "served_index" not in tables and "replica" not in tables and "evaluation_runs" in tables
     engine.dispose()
+
+
+def test_replicas_route_reload_and_readiness(artifacts: Artifacts, sqlite_url: str, tmp_path: Path) -> None:
+    """Through the app (one process, SQLite): the route needs the token; a reload records the desired index
+    and lists this process as current; a desired index it cannot load makes /readyz 503 past the grace."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from tests.app.conftest import AUTH, make_settings, wait_for
+
+    settings = make_settings(
+        artifacts, sqlite_url, replica_poll_seconds=0.1, replica_grace_seconds=0.5, index_roots=[tmp_path]
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        assert c.get("/v1/admin/replicas").status_code == 401
+        r = c.post("/v1/admin/reload", json={"index_dir": str(artifacts.index_hnsw)}, headers=AUTH)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["complete"] and body["status_url"] is None
+        assert [(x["generation"], x["live"], x["current"]) for x in body["replicas"]] == [(1, True, True)]
+        listed = c.get("/v1/admin/replicas", headers=AUTH).json()
+        assert [(d["model"], d["index_dir"], d["generation"]) for d in listed["desired"]] == [
+            ("default", str(artifacts.index_hnsw), 1)
+        ]
+        assert listed["replicas"][0]["index_dir"] == str(artifacts.index_hnsw)
+        assert c.get("/v1/admin/replicas", params={"model": "other"}, headers=AUTH).json()["replicas"] == []
+        # another replica records an index this one cannot load: it keeps serving, then is drained
+        broken = tmp_path / "broken"
+        shutil.copytree(artifacts.index, broken)
+        (broken / "index.faiss").write_bytes(b"not an index")
+        database = Database(sqlite_url, timeout_s=5.0, threads=1)
+        assert database.call(lambda s: bump_desired(s, DEFAULT_MODEL, broken, "elsewhere")) == 2
+        database.close()
+
+        def drained() -> bool:
+            ready = c.get("/readyz")
+            return ready.status_code == 503 and "desired generation 2" in (
+                ready.json()["index"]["detail"] or ""
+            )
+
+        wait_for(drained, timeout=20, interval=0.1)
+        assert c.get("/v1/related", params={"q": "dog"}).status_code == 200
+        row = c.get("/v1/admin/replicas", headers=AUTH).json()["replicas"][0]
+        assert row["generation"] == 1 and not row["current"] and "index.faiss" in row["last_error"]
