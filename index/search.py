@@ -39,8 +39,9 @@ from index.artifacts import Embeddings
 from index.errors import ArtifactError, QueryError
 from index.gpu import GpuSession, use_gpu
 from index.index_format import INDEX_FILE, read_index_files
+from index.phrase_table import PhraseTable, QueryMatch
 from index.phrases import mean_normalized_rows
-from index.ranking import DEFAULT_RANKING, Ranking, select
+from index.ranking import DEFAULT_RANKING, Ranking
 from index.text import tokenize
 
 
@@ -99,6 +100,7 @@ class PhraseSearcher:
         self._word_vectors = embeddings.vectors.view(np.ndarray)
         self._counts = counts.view(np.ndarray)
         self._kept: dict[int, int] = {}  # min_count -> phrases with at least that count
+        self._table = PhraseTable.build(phrases)  # the ranking's filters as arrays (index/phrase_table.py)
         kind = cpu_index if cpu_index is not None else index  # a GPU copy reports no type: ask the CPU index
         self._exact_self = is_exact(kind)
         self._param = param_name(kind)
@@ -150,6 +152,7 @@ class PhraseSearcher:
         return {
             "index": {"bytes": index_bytes, "mapped": self.mmapped},
             "phrases": {"bytes": self._strings_bytes + int(self.counts.nbytes), "mapped": False},
+            "ranking_table": {"bytes": self._table.nbytes, "mapped": False},
             "embeddings": {"bytes": emb_bytes, "mapped": isinstance(self.embeddings.vectors, np.memmap)},
             "exact_vectors": {
                 "bytes": int(self.vectors.nbytes) if self.vectors is not None else 0,
@@ -200,25 +203,32 @@ class PhraseSearcher:
 
     def _hits(
         self,
-        query: EmbeddedQuery,
+        match: QueryMatch,
         scores: np.ndarray,
         ids: np.ndarray,
         k: int,
         ranking: Ranking,
         fill: bool = False,
     ) -> list[Hit]:
-        phrases, counts = self.phrases, self._counts
         found = ids >= 0
-        if ranking.min_count > 0:  # in numpy: most of a widened search's candidates fail it
-            found &= counts[np.where(found, ids, 0)] >= ranking.min_count
         if not found.all():
             scores, ids = scores[found], ids[found]
-        if ranking.popularity:  # the ranking order in numpy; `select` then reads only as far as it needs
-            order = np.argsort(-(scores + ranking.popularity * np.log1p(counts[ids])), kind="stable")
-            scores, ids = scores[order], ids[order]
-        pairs = zip(scores.tolist(), ids.tolist(), strict=True)
-        ordered = ((phrases[i], score, int(counts[i])) for score, i in pairs)
-        return [Hit(*c) for c in select(query.tokens, ordered, k, ranking, fill)]
+        counts = self._counts[ids]
+        if ranking.min_count > 0:  # in numpy: most of a widened search's candidates fail it
+            kept = counts >= ranking.min_count
+            if not kept.all():
+                scores, ids, counts = scores[kept], ids[kept], counts[kept]
+        if ranking.popularity:  # the ranking order
+            order = np.argsort(-(scores + ranking.popularity * np.log1p(counts)), kind="stable")
+            scores, ids, counts = scores[order], ids[order], counts[order]
+        keep = self._table.select(match, ids, k, ranking, fill)
+        phrases = self.phrases
+        return [
+            Hit(phrases[i], score, count)
+            for score, i, count in zip(
+                scores[keep].tolist(), ids[keep].tolist(), counts[keep].tolist(), strict=True
+            )
+        ]
 
     def _first_fetch(self, k: int, ranking: Ranking) -> int:
         """Candidates of the first search: the ranking's need, divided by the share of phrases `min_count`
@@ -234,6 +244,15 @@ class PhraseSearcher:
             fetch = min(fetch, ranking.widen_limit(k) or fetch)
         return min(self.num_phrases, fetch)
 
+    def _lookahead(self, fetch: int, k: int, ranking: Ranking) -> int:
+        """Candidates one search fetches for a first fetch of `fetch`: for a filtering ranking on an IVF or
+        Flat index, the next widening step too (their search cost hardly depends on the candidates asked for;
+        HNSW's grows with them), so a widening reads a longer prefix of the same result."""
+        limit = ranking.widen_limit(k)
+        if limit is None or self._param == "efSearch":
+            return fetch
+        return min(self.num_phrases, limit, fetch * 4)
+
     def _complete(
         self,
         q: EmbeddedQuery,
@@ -244,22 +263,31 @@ class PhraseSearcher:
         fetch: int,
         scores: np.ndarray,
         ids: np.ndarray,
-    ) -> list[Hit]:
-        """Hits from one search row, widening (finally exact) until k hits, or every phrase or as many as
-        the ranking's widening limit (`Ranking.widen_limit`, a bound on a filtering ranking's work) seen."""
+        search_more: bool = True,
+    ) -> list[Hit] | None:
+        """Hits from the first `fetch` candidates of one search row (`scores`, `ids` may hold more: a
+        widening reads a longer prefix before it searches again), widening (finally exact) until k hits, or
+        every phrase or as many as the ranking's widening limit (`Ranking.widen_limit`, a bound on a
+        filtering ranking's work) seen. `search_more=False`: None where another search would be needed."""
         limit = min(self.num_phrases, ranking.widen_limit(k) or self.num_phrases)
+        match = self._table.match(q.tokens)
         while True:
             final = fetch >= limit
-            hits = self._hits(q, scores, ids, k, ranking, fill=final)
+            head_ids = ids[:fetch]
+            hits = self._hits(match, scores[:fetch], head_ids, k, ranking, fill=final)
             if len(hits) == k or final or (fetch >= self.num_phrases and (exact or self._exact_self)):
                 return hits
-            if fetch >= self.num_phrases or (ids < 0).any():
-                exact = exact or self.vectors is not None  # the approximate index ran out of candidates
+            if fetch >= self.num_phrases or (head_ids < 0).any():
+                if not exact and not self._exact_self and self.vectors is None:
+                    return hits  # the approximate index ran out of candidates and nothing exact is kept
                 if not exact and not self._exact_self:
-                    return hits
+                    exact, ids = True, ids[:0]  # search again, exhaustively
             fetch = min(limit, fetch * 4)
-            s, i = self._search(q.vector[None, :], fetch, exact, params)
-            scores, ids = s[0], i[0]
+            if fetch > len(ids):
+                if not search_more:
+                    return None
+                s, i = self._search(q.vector[None, :], self._lookahead(fetch, k, ranking), exact, params)
+                scores, ids = s[0], i[0]
 
     def _check_k(self, k: int) -> None:
         if k < 1:
@@ -278,23 +306,26 @@ class PhraseSearcher:
         self._check_k(k)
         q = self.embed(text)
         fetch = self._first_fetch(k, ranking)
-        scores, ids = self._search(q.vector[None, :], fetch, exact, search_params)
+        ahead = self._lookahead(fetch, k, ranking)
+        scores, ids = self._search(q.vector[None, :], ahead, exact, search_params)
         hits = self._complete(q, k, ranking, exact, search_params, fetch, scores[0], ids[0])
+        assert hits is not None  # search_more=True always answers
         return Related(query=text, normalized=" ".join(q.tokens), hits=hits, oov=q.oov)
 
     def related_first(self, text: str, k: int = 10, *, ranking: Ranking = DEFAULT_RANKING) -> Related | None:
         """`related` when one search of the index with its default parameters answers it, else None.
 
-        Its search costs about `search_work` multiply-adds. None means the first fetch left fewer than k hits
-        (`related` would widen the search, perhaps down to an exact one): the caller then runs `related`.
+        Its search costs about `search_work` multiply-adds. None means the candidates of that one search (the
+        first fetch and its lookahead) left fewer than k hits (`related` would search again, wider, perhaps
+        exhaustively): the caller then runs `related`.
         Raises QueryError as `related` does.
         """
         self._check_k(k)
         q = self.embed(text)
         fetch = self._first_fetch(k, ranking)
-        scores, ids = self._search(q.vector[None, :], fetch, False, None)
-        hits = self._hits(q, scores[0], ids[0], k, ranking)
-        if len(hits) < k:
+        scores, ids = self._search(q.vector[None, :], self._lookahead(fetch, k, ranking), False, None)
+        hits = self._complete(q, k, ranking, False, None, fetch, scores[0], ids[0], search_more=False)
+        if hits is None:
             return None
         return Related(query=text, normalized=" ".join(q.tokens), hits=hits, oov=q.oov)
 
@@ -321,9 +352,10 @@ class PhraseSearcher:
             return out
         fetch = self._first_fetch(k, ranking)
         matrix = np.stack([q.vector for _, q in embedded])  # [Q, D]
-        scores, ids = self._search(matrix, fetch, exact, search_params)
+        scores, ids = self._search(matrix, self._lookahead(fetch, k, ranking), exact, search_params)
         for row, (i, q) in enumerate(embedded):
             hits = self._complete(q, k, ranking, exact, search_params, fetch, scores[row], ids[row])
+            assert hits is not None
             out[i] = Related(query=texts[i], normalized=" ".join(q.tokens), hits=hits, oov=q.oov)
         return out
 
@@ -340,5 +372,7 @@ class PhraseSearcher:
             raise QueryError(f"expected a non-zero vector of dimension {self.dim}")
         q = EmbeddedQuery(text="", tokens=[], known=[], oov=[], vector=v / norm)
         fetch = self._first_fetch(k, ranking)
-        scores, ids = self._search(q.vector[None, :], fetch, exact, None)
-        return self._complete(q, k, ranking, exact, None, fetch, scores[0], ids[0])
+        scores, ids = self._search(q.vector[None, :], self._lookahead(fetch, k, ranking), exact, None)
+        hits = self._complete(q, k, ranking, exact, None, fetch, scores[0], ids[0])
+        assert hits is not None
+        return hits

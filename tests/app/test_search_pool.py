@@ -5,20 +5,34 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app import serving
 from app.serving import SearchPool
+from index.ann import set_default_params
+from index.build import BuildConfig, build_index
 from index.ranking import Ranking
 from index.search import PhraseSearcher, Related
 from tests.app.conftest import Artifacts
+from tests.index.conftest import filler_words, make_embeddings
 
 
 @pytest.fixture
 def searcher(artifacts: Artifacts) -> PhraseSearcher:
     return PhraseSearcher.load(artifacts.index_hnsw)
+
+
+def ivf_searcher(tmp_path: Path) -> PhraseSearcher:
+    """3,000 single-word phrases in 64 IVF lists searched one at a time (nprobe 1)."""
+    emb = make_embeddings(tmp_path / "emb", filler_words(3000), dim=24, seed=1)
+    config = BuildConfig(factory="IVF64,Flat", num_queries=50, progress=False)
+    build_index(emb, tmp_path / "ivf", config=config)
+    searcher = PhraseSearcher.load(tmp_path / "ivf")
+    set_default_params(searcher.index, {"nprobe": 1})
+    return searcher
 
 
 @pytest.fixture
@@ -58,14 +72,18 @@ def test_small_search_runs_inline_and_matches_the_searcher(
 
 @pytest.mark.parametrize("case", ["exact", "too_much_work", "must_widen"])
 def test_other_searches_run_in_the_pool(
-    searcher: PhraseSearcher, pool: SearchPool, monkeypatch: pytest.MonkeyPatch, case: str
+    searcher: PhraseSearcher, pool: SearchPool, monkeypatch: pytest.MonkeyPatch, case: str, tmp_path: Path
 ) -> None:
-    k = searcher.num_phrases + 5 if case == "must_widen" else 5  # more hits than the first fetch holds
-    expected = searcher.related("river", k, exact=case == "exact")
+    k, q = 5, "river"
+    if case == "must_widen":  # IVF lists that run short: `related` searches again, exhaustively
+        searcher = ivf_searcher(tmp_path)
+        q = "aaw0"
+        k = next(k for k in range(5, searcher.num_phrases) if searcher.related_first(q, k) is None)
+    expected = searcher.related(q, k, exact=case == "exact")
     if case == "too_much_work":
         monkeypatch.setattr(serving, "INLINE_MAX_WORK", searcher.search_work - 1)  # type: ignore[operator]
     calls = threads_used(searcher, monkeypatch)
-    assert answer(pool, searcher, "river", k, exact=case == "exact") == expected
+    assert answer(pool, searcher, q, k, exact=case == "exact") == expected
     assert calls[-1][0] == "related" and calls[-1][1].startswith("mmwe-search")
     assert [c[0] for c in calls[:-1]] == (["related_first"] if case == "must_widen" else [])
 

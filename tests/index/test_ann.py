@@ -12,8 +12,11 @@ from index.ann import search_work
 from index.auto import choose_factory
 from index.build import BuildConfig, build_index
 from index.errors import QueryError
+from index.ranking import Ranking
 from index.search import PhraseSearcher
 from index.tuning import exact_neighbours
+
+COSINE = Ranking.cosine()
 
 
 def build(emb: Path, out: Path, factory: str, **kw: object) -> PhraseSearcher:
@@ -44,6 +47,25 @@ def test_recall_is_tuned_and_stored(tmp_path: Path, big_embeddings: Path, factor
     ]
     recall = float(np.mean(hits)) / 10  # no ties among these random vectors, so plain set overlap
     assert recall == pytest.approx(m["recall"]["recall_at_k"], abs=1e-4)
+
+
+def test_related_first_answers_from_one_search_or_says_none(tmp_path: Path, big_embeddings: Path) -> None:
+    """One IVF search (the first fetch and its lookahead) answers most queries; where its lists run out of
+    candidates `related_first` says None and `related` goes on to an exact search."""
+    s = build(big_embeddings, tmp_path / "ix", "IVF64,Flat", target_recall=0.5)
+    answered = none = 0
+    for query in ("aaw0", "bbw27 aaw0", "yyw2000", "cbw28"):
+        for k in (1, 10, 40, 200):
+            for ranking in (COSINE, Ranking(min_count=0), Ranking(min_count=0, compounds="exclude")):
+                first = s.related_first(query, k, ranking=ranking)
+                full = s.related(query, k, ranking=ranking)
+                assert len(full.hits) == k
+                if first is None:
+                    none += 1
+                else:
+                    answered += 1
+                    assert first == full
+    assert answered > 0 and none > 0
 
 
 def test_exact_flag_and_override(tmp_path: Path, big_embeddings: Path) -> None:

@@ -106,9 +106,10 @@ def test_related_first_is_related_or_none(flat_index: PhraseSearcher) -> None:
     assert s.search_work == s.num_phrases * s.dim  # Flat: every vector once
     for text, k, ranking in (("hot dog", 5, COSINE), ("hot dog", 3, EXCLUDE), ("ice", 1, Ranking())):
         assert s.related_first(text, k, ranking=ranking) == s.related(text, k, ranking=ranking)
-    assert (
-        s.related_first("hot dog", s.num_phrases, ranking=COSINE) is None
-    )  # the query phrase itself leaves k - 1 hits
+    # every phrase fetched: the query phrase itself leaves k - 1 hits, all there is, as `related` says
+    everything = s.related_first("hot dog", s.num_phrases, ranking=COSINE)
+    assert everything == s.related("hot dog", s.num_phrases, ranking=COSINE)
+    assert everything is not None and len(everything.hits) == s.num_phrases - 1
     with pytest.raises(QueryError):
         s.related_first("qqq")
 
