@@ -211,3 +211,28 @@ def test_replicas_route_reload_and_readiness(artifacts: Artifacts, sqlite_url: s
         assert c.get("/v1/related", params={"q": "dog"}).status_code == 200
         row = c.get("/v1/admin/replicas", headers=AUTH).json()["replicas"][0]
         assert row["generation"] == 1 and not row["current"] and "index.faiss" in row["last_error"]
+
+
+def test_a_reload_answers_202_while_a_live_replica_is_behind(
+    artifacts: Artifacts, tmp_path: Path, sqlite_url: str
+) -> None:
+    """Two apps (two replicas in one process) on one database; B polls only every 60 s, so A's reload cannot
+    see it converge within MMWE_RELOAD_WAIT_S: 202, `complete: false`, B's row behind, the status URL."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from tests.app.conftest import AUTH, make_settings
+
+    a = create_app(make_settings(artifacts, sqlite_url, replica_poll_seconds=0.1, reload_wait_s=1.0))
+    b = create_app(make_settings(artifacts, sqlite_url, replica_poll_seconds=60.0))
+    with TestClient(b) as cb, TestClient(a) as ca:
+        r = ca.post("/v1/admin/reload", json={"index_dir": str(artifacts.index_hnsw)}, headers=AUTH)
+        assert r.status_code == 202, r.text
+        body = r.json()
+        assert not body["complete"] and body["status_url"] == "/v1/admin/replicas?model=default"
+        rows = {x["id"]: x for x in body["replicas"]}
+        assert (rows[a.state.owner]["generation"], rows[a.state.owner]["current"]) == (1, True)
+        assert (rows[b.state.owner]["generation"], rows[b.state.owner]["current"]) == (0, False)
+        assert rows[b.state.owner]["live"]
+        followed = cb.get(body["status_url"], headers=AUTH).json()
+        assert followed["desired"][0]["generation"] == 1
