@@ -1,7 +1,8 @@
 """The FastAPI application factory. `uvicorn --factory app.main:create_app`, or `python -m app serve`.
 
-The lifespan (never import time) loads the phrase index, starts the evaluation runner (the database is its
-queue) and the reload watcher. A missing or broken index leaves the service up,
+The lifespan (never import time) loads the phrase index (the replicas' desired one when the database records
+one, app/replicas.py), starts the evaluation runner (the database is its queue), the reload watcher and the
+replica watcher. A missing or broken index leaves the service up,
 answering 503 on query routes with the reason; a database that is down leaves the query routes answering
 (they never touch it) and `/readyz` saying what is wrong.
 """
@@ -33,6 +34,7 @@ from app.limits import BodyLimitMiddleware
 from app.metrics import MetricsMiddleware, set_index
 from app.rate_limit import RateLimit
 from app.related_query import base_ranking
+from app.replicas import DEFAULT_MODEL, ReplicaSync
 from app.routes import (
     admin,
     api_docs,
@@ -44,6 +46,7 @@ from app.routes import (
     info,
     pages,
     related,
+    replicas,
     vectors,
 )
 from app.security import AdminGuard, SecurityHeaders
@@ -93,7 +96,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:  # one process on its own (tests, `uvicorn --factory` by hand): own copies, removed at exit
             snapshot_root = private_snapshots = Path(tempfile.mkdtemp(prefix="mmwe-snapshots-"))
         holder.snapshots = SnapshotStore(snapshot_root)
-        await asyncio.to_thread(holder.load_initial, settings.resolved_index_dir)
+        sync = app.state.replicas = ReplicaSync(
+            database,
+            lambda: {DEFAULT_MODEL: holder},
+            app.state.owner,
+            poll_s=settings.replica_poll_seconds,
+            grace_s=settings.replica_grace_seconds,
+            stale_s=settings.replica_stale_seconds,
+        )
+        desired = (await asyncio.to_thread(sync.start)).get(DEFAULT_MODEL)
+        await asyncio.to_thread(
+            holder.load_initial, settings.resolved_index_dir, desired.request if desired else None
+        )
+        replica_watcher = asyncio.create_task(sync.watch())
         app.state.runner = EvaluationRunner(database.sessionmaker, runner_config(settings, app.state.owner))
         watcher = (
             asyncio.create_task(holder.watch(settings.reload_poll_seconds)) if holder.reload_file else None
@@ -101,10 +116,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            if watcher is not None:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+            for task in (watcher, replica_watcher):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            await asyncio.to_thread(sync.leave)
             await asyncio.to_thread(app.state.runner.stop)
             app.state.search_pool.close()
             database.close()
@@ -134,8 +151,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.launch_id = settings.launch_id or uuid.uuid4().hex[:16]
     app.state.owner = f"{app.state.launch_id}:{os.getpid()}"
     install_error_handlers(app)
-    routers = (health, related, image, vectors, info, evaluations, feedback, benchmarks, admin, pages)
-    for module in (*routers, api_docs):
+    queries = (health, related, image, vectors, info)
+    routers = (*queries, evaluations, feedback, benchmarks, admin, replicas, pages, api_docs)
+    for module in routers:
         app.include_router(module.router)
     if settings.fast_path:  # innermost of ours: inside the body limit and the metrics
         app.add_middleware(RelatedFastPath, state=app.state)

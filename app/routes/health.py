@@ -1,4 +1,5 @@
-"""Liveness (`/healthz`), readiness (`/readyz`: index loaded and database reachable) and `/metrics`.
+"""Liveness (`/healthz`), readiness (`/readyz`: index loaded, not lagging the replicas' desired index past
+MMWE_REPLICA_GRACE_SECONDS, and database reachable) and `/metrics`.
 
 Database checks run in the database's own executor with its deadline (app/db/access.py): a hung database makes
 `/readyz` answer 503 saying so within MMWE_DB_TIMEOUT_S, and never holds the threads of other routes."""
@@ -14,6 +15,7 @@ from app.db.session import database_problem
 from app.deps import DatabaseDep
 from app.errors import ServiceUnavailable
 from app.metrics import CONTENT_TYPE, evaluation_runs, render
+from app.replicas import DEFAULT_MODEL
 from app.schemas import Check, Health, Readiness
 
 router = APIRouter(tags=["health"])
@@ -36,7 +38,7 @@ async def healthz() -> Health:
 async def readyz(request: Request, response: Response, database: DatabaseDep) -> Readiness:
     state = request.app.state
     holder = state.holder
-    problem = holder.problem
+    problem = state.replicas.lag_problem(DEFAULT_MODEL, holder) or holder.problem  # app/replicas.py
     index = Check(ok=problem is None, detail=problem or holder.fallback)
     try:
         db_problem = await database.run(lambda session: database_problem(database.engine, head_revision()))
