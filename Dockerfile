@@ -29,7 +29,7 @@ RUN make install PYTHON_BOOT=python3.11 VENV=$VENV
 COPY . .
 RUN groupadd --system --gid 10001 mmwe \
     && useradd --system --uid 10001 --gid mmwe --home-dir /srv/mmwe --no-create-home mmwe \
-    && mkdir -p /data && chown mmwe:mmwe /data
+    && mkdir -p /data /var/lib/mmwe && chown mmwe:mmwe /data /var/lib/mmwe
 USER mmwe
 ENV PATH=$VENV/bin:$PATH
 VOLUME /data
@@ -59,7 +59,7 @@ RUN make install PYTHON_BOOT=python3 VENV=$VENV \
 COPY . .
 RUN groupadd --system --gid 10001 mmwe \
     && useradd --system --uid 10001 --gid mmwe --home-dir /srv/mmwe --no-create-home mmwe \
-    && mkdir -p /data && chown mmwe:mmwe /data
+    && mkdir -p /data /var/lib/mmwe && chown mmwe:mmwe /data /var/lib/mmwe
 USER mmwe
 ENV PATH=$VENV/bin:$PATH
 VOLUME /data

@@ -14,7 +14,7 @@ DEMO_W2V      := $(DATA)/embeddings/demo-word2vec
 DEMO_MODEL    := $(DATA)/embeddings/demo-a
 DEMO_INDEX    := $(DATA)/index/default
 DEMO_DEBS     := wordnet-base tuxpaint-stamps-default libcairo2
-TEST_DEBS     := wordnet-base chromium chromium-driver
+TEST_DEBS     := wordnet-base chromium chromium-driver nginx-light
 BENCH_DEBS    := wrk
 
 .PHONY: demo test serve install install-dev system-deps system-deps-test corpus features model index db \

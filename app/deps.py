@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.db.access import Database
 from app.errors import ServiceUnavailable
 from app.registry import ModelRegistry
+from app.replicas import ReplicaSync
 from app.security import admin_problem
 from app.serving import IndexHolder, SearchPool
 from app.settings import Settings
@@ -74,6 +75,11 @@ async def get_database(request: Request) -> Database:
     return database
 
 
+async def get_replicas(request: Request) -> ReplicaSync:
+    sync: ReplicaSync = request.app.state.replicas
+    return sync
+
+
 def get_session(request: Request) -> Iterator[Session]:
     with request.app.state.sessionmaker() as session:
         yield session
@@ -107,3 +113,4 @@ PoolDep = Annotated[SearchPool, Depends(get_pool)]
 SessionDep = Annotated[Session, Depends(get_session)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 AdminDep = Annotated[str, Depends(require_admin)]
+ReplicasDep = Annotated[ReplicaSync, Depends(get_replicas)]

@@ -36,6 +36,7 @@ from app.evaluations import store
 from app.evaluations.runner import EvaluationRunner
 from app.metrics import INDEX_RELOADS
 from app.registry import ModelRegistry
+from app.replicas import ReplicaSync
 from app.schemas import GatedReloadOut, GateRow
 from app.serving import IndexHolder, load_checked
 from app.settings import Settings
@@ -115,7 +116,9 @@ class GateKeeper:
         models: ModelRegistry,
         settings: Settings,
         owner: str,
+        replicas: ReplicaSync | None = None,
     ) -> None:
+        self.replicas = replicas  # a swap becomes the replicas' desired state (app/replicas.py)
         self.database = database
         self.runner = runner
         self.models = models
@@ -337,8 +340,10 @@ class GateKeeper:
             if manifest_sha(searcher) != expected:
                 raise ArtifactError(searcher.path / MANIFEST, "the candidate changed since it was evaluated")
 
+        sync, path = self.replicas, Path(gate.index_dir)
+        assign = (lambda: sync.publish(holder.name, path)) if sync is not None else None
         try:
-            await asyncio.to_thread(holder.reload, Path(gate.index_dir), same_candidate)
+            await asyncio.to_thread(holder.reload, path, assign, same_candidate)
         except ArtifactError as exc:
             INDEX_RELOADS.labels("rejected").inc()
             why = f"not swapped, the previous index keeps serving: {exc}"
@@ -348,6 +353,8 @@ class GateKeeper:
             return
         INDEX_RELOADS.labels("applied").inc()
         await self.database.run(lambda s: self._finish(s, gate_id, GateStatus.swapped, comparison=rows))
+        if sync is not None:
+            await asyncio.to_thread(sync.report)
         complete, workers = await holder.wait_for_workers(self.settings.workers, self.settings.reload_wait_s)
         if not complete:
             log.warning("gated reload %d: workers behind: %s", gate_id, [asdict(w) for w in workers])

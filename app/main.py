@@ -1,7 +1,8 @@
 """The FastAPI application factory. `uvicorn --factory app.main:create_app`, or `python -m app serve`.
 
-The lifespan (never import time) loads the phrase index, starts the evaluation runner (the database is its
-queue) and the reload watcher. A missing or broken index leaves the service up,
+The lifespan (never import time) loads the phrase index (the replicas' desired one when the database records
+one, app/replicas.py), starts the evaluation runner (the database is its queue), the reload watcher and the
+replica watcher. A missing or broken index leaves the service up,
 answering 503 on query routes with the reason; a database that is down leaves the query routes answering
 (they never touch it) and `/readyz` saying what is wrong.
 """
@@ -35,6 +36,7 @@ from app.metrics import MetricsMiddleware, set_index, set_model_index
 from app.rate_limit import RateLimit
 from app.registry import ModelRegistry
 from app.related_query import base_ranking
+from app.replicas import ReplicaSync
 from app.routes import (
     admin,
     api_docs,
@@ -47,6 +49,7 @@ from app.routes import (
     info,
     pages,
     related,
+    replicas,
     vectors,
 )
 from app.security import AdminGuard, SecurityHeaders
@@ -123,11 +126,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:  # one process on its own (tests, `uvicorn --factory` by hand): own copies, removed at exit
             snapshot_root = private_snapshots = Path(tempfile.mkdtemp(prefix="mmwe-snapshots-"))
         named = settings.indexes is not None
+        sync = app.state.replicas = ReplicaSync(
+            database,
+            lambda: models.holders,
+            app.state.owner,
+            poll_s=settings.replica_poll_seconds,
+            grace_s=settings.replica_grace_seconds,
+            stale_s=settings.replica_stale_seconds,
+        )
+        desired = await asyncio.to_thread(sync.start)
         for name, holder in models.holders.items():  # each model its own copies and last known good
             holder.snapshots = SnapshotStore(snapshot_root / name if named else snapshot_root)
-            await asyncio.to_thread(holder.load_initial, settings.models[name])
+            wanted = desired.get(name)
+            await asyncio.to_thread(
+                holder.load_initial, settings.models[name], wanted.request if wanted else None
+            )
+        replica_watcher = asyncio.create_task(sync.watch())
         app.state.runner = EvaluationRunner(database.sessionmaker, runner_config(settings, app.state.owner))
-        app.state.gates = GateKeeper(database, app.state.runner, models, settings, app.state.owner)
+        app.state.gates = GateKeeper(database, app.state.runner, models, settings, app.state.owner, sync)
         watchers = [
             asyncio.create_task(holder.watch(settings.reload_poll_seconds))
             for holder in models.holders.values()
@@ -136,11 +152,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            for watcher in watchers:
-                watcher.cancel()
+            for task in (*watchers, replica_watcher):
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+                    await task
             await app.state.gates.stop()
+            await asyncio.to_thread(sync.leave)
             await asyncio.to_thread(app.state.runner.stop)
             app.state.search_pool.close()
             database.close()
@@ -166,20 +183,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.launch_id = settings.launch_id or uuid.uuid4().hex[:16]
     app.state.owner = f"{app.state.launch_id}:{os.getpid()}"
     install_error_handlers(app)
-    routers = (
-        health,
-        related,
-        compare,
-        image,
-        vectors,
-        info,
-        evaluations,
-        feedback,
-        benchmarks,
-        admin,
-        pages,
-    )
-    for module in (*routers, api_docs):
+    queries = (health, related, compare, image, vectors, info)
+    routers = (*queries, evaluations, feedback, benchmarks, admin, replicas, pages, api_docs)
+    for module in routers:
         app.include_router(module.router)
     if settings.fast_path:  # innermost of ours: inside the body limit and the metrics
         app.add_middleware(RelatedFastPath, state=app.state)

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from app.db.models import EvaluationResult, RunStatus
 from app.related_query import DEFAULT_K, MAX_K_PARAM, RankingParams
+from app.schemas_replicas import ReplicaOut
 from evaluation.evaluators import KINDS, benchmark_spec_json_schema
 
 
@@ -430,3 +431,9 @@ class ReloadResponse(BaseModel):
     index: IndexInfo
     previous: str | None = Field(description="The index directory served before.")
     workers: list[WorkerOut] = Field(description="Every live worker, each serving the new generation.")
+    # replicas (issue 19, app/replicas.py): the reload is desired state in the database
+    complete: bool = Field(
+        default=True, description="Every live replica serves the new generation (else 202, they converge)."
+    )
+    replicas: list[ReplicaOut] = Field(default_factory=list, description="Every replica process, reported.")
+    status_url: str | None = Field(default=None, description="Where to follow the replicas when incomplete.")

@@ -159,12 +159,14 @@ class ReloadFile:
         except OSError:
             return 0
 
-    def publish(self, index_dir: Path, snapshot: Path | None) -> int:
+    def publish(self, index_dir: Path, snapshot: Path | None, generation: int | None = None) -> int:
+        """Record a reload: as `generation` (the replicas' desired state, app/replicas.py) or the next one."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path.with_suffix(".lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             previous = self.read()
-            generation = (previous.generation if previous else 0) + 1
+            if generation is None:
+                generation = (previous.generation if previous else 0) + 1
             record = {"generation": generation, "index_dir": str(index_dir)}
             if snapshot is not None:
                 record["snapshot"] = str(snapshot)
@@ -226,8 +228,8 @@ class IndexHolder:
         """What is wrong with what this worker serves, for /readyz; None when it serves the launch's index."""
         if self.current is None:
             return self.error or "no index loaded"
-        if self.target > self.generation:
-            return self.load_error or f"generation {self.target} not loaded yet (serving {self.generation})"
+        if self.target > self.generation and self.load_error:  # still loading: ready (app/replicas.py grace)
+            return self.load_error
         return None
 
     def status(self) -> WorkerStatus:
@@ -268,9 +270,12 @@ class IndexHolder:
         self.snapshots.record_good(source, copy)
         return searcher, copy
 
-    def load_initial(self, default: Path) -> None:
-        """Load the launch's latest reload (else `default`); failing that, the last known good index."""
+    def load_initial(self, default: Path, desired: ReloadRequest | None = None) -> None:
+        """Load the newest of the launch's latest reload and the replicas' `desired` state (else `default`);
+        failing that, the last known good index."""
         recorded = self.reload_file.read() if self.reload_file is not None else None
+        if desired is not None and (recorded is None or recorded.generation < desired.generation):
+            recorded = desired
         if self.reload_file is not None:
             self._seen_stamp = self.reload_file.stamp()
         source, copy = (recorded.index_dir, recorded.snapshot) if recorded else (default, None)
@@ -313,18 +318,26 @@ class IndexHolder:
             self.on_swap(self.current)
         self._report()
 
-    def reload(self, path: Path, check: Callable[[PhraseSearcher], None] | None = None) -> PhraseSearcher:
+    def reload(
+        self,
+        path: Path,
+        assign: Callable[[], int] | None = None,
+        check: Callable[[PhraseSearcher], None] | None = None,
+    ) -> PhraseSearcher:
         """Load `path` and swap it in (raises ArtifactError and keeps the old index on failure).
 
-        `check(searcher)`, when given, runs on the loaded index before the swap; what it raises stops the
-        swap (the gated reload checks that the index is the one it evaluated, app/gate.py)."""
+        `check(searcher)`, when given, runs on the loaded index before anything else; what it raises stops the
+        swap (the gated reload checks that the index is the one it evaluated, app/gate.py). `assign`, called
+        once the index has loaded and before the swap, records it as the replicas' desired state and returns
+        its generation (app/replicas.py); if it raises, nothing changes here either."""
         with self._lock:
             searcher, copy = self._load(path, check=check)
+            assigned = assign() if assign is not None else None
             if self.reload_file is not None:
-                self.generation = self.reload_file.publish(path, copy if self.snapshots else None)
+                self.generation = self.reload_file.publish(path, copy if self.snapshots else None, assigned)
                 self._seen_stamp = self.reload_file.stamp()
             else:
-                self.generation = max(self.generation, self.target) + 1
+                self.generation = assigned if assigned is not None else max(self.generation, self.target) + 1
             self.target = self.generation
             self.current, self.source, self.error, self.load_error, self.fallback = (
                 searcher,
@@ -339,16 +352,21 @@ class IndexHolder:
         log.info("reloaded index %s (%d phrases), generation %d", path, searcher.num_phrases, self.generation)
         return searcher
 
-    def follow(self) -> bool:
-        """Apply a reload published by another worker (or retry one that failed); True when swapped."""
-        if self.reload_file is None:
-            return False
-        stamp = self.reload_file.stamp()
-        if stamp == self._seen_stamp and self.target <= self.generation:
-            return False
+    def follow(self, desired: ReloadRequest | None = None) -> bool:
+        """Apply a reload published by another worker, or the replicas' `desired` state (app/replicas.py),
+        or retry one that failed; True when swapped."""
+        if desired is None:
+            if self.reload_file is None:
+                return False
+            stamp = self.reload_file.stamp()
+            if stamp == self._seen_stamp and self.target <= self.generation:
+                return False
         with self._lock:
-            self._seen_stamp = stamp
-            recorded = self.reload_file.read()
+            if desired is None and self.reload_file is not None:
+                self._seen_stamp = stamp
+                recorded = self.reload_file.read()
+            else:
+                recorded = desired
             if recorded is None or recorded.generation <= self.generation:
                 return False
             if recorded.generation != self.target:

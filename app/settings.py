@@ -146,6 +146,21 @@ class Settings(BaseSettings):
         default=30.0, gt=0, le=600, description="How long an admin reload waits for every worker to follow."
     )
 
+    # --- replicas (issue 19: launches sharing one database agree on the served index, app/replicas.py)
+    replica_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often each serving process reads the desired index."
+    )
+    replica_grace_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A process lagging the desired index longer than this answers /readyz 503.",
+    )
+    replica_stale_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="A replica whose heartbeat is older than this is stale: listed so, not waited on.",
+    )
+
     # --- security and cost limits (docs/deployment.md "Security model") -------------------------------------
     benchmark_dirs: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,

@@ -4,6 +4,7 @@
     python bench/load_bench.py --work DIR --build-only              # build only (not a timing run)
     python bench/load_bench.py --work DIR --also-rates 500 --out bench/results/load_1M.json
     python bench/load_bench.py --num-phrases 100000 --no-evaluation # a smaller index, quicker
+    python bench/load_bench.py --replicas 3 --rate 500              # through nginx: 1 replica, then 3
 
 The index is built through the real builder (`python -m index build`, IVF4096,Flat with nprobe tuned to
 recall@10 >= 0.95; --factory HNSW32 also works but takes ~10x longer to build) from synthetic clustered word
@@ -444,6 +445,83 @@ def measure(args: argparse.Namespace, index: Path) -> dict[str, Any]:
         proc.wait(30)
 
 
+def measure_replicas(args: argparse.Namespace, index: Path) -> dict[str, Any]:
+    """--replicas N: the same load through an nginx balancer in front of 1 replica, then of N.
+
+    Each replica is its own `python -m app serve --workers W` (--workers, 1 by default in this mode), all
+    sharing one SQLite database in --work (desired index, replica rows) and the one index directory; nginx
+    is Debian's, with the deployment's proxy settings (tests/app/balancer.py, deploy/nginx-proxy.conf).
+    For each count: warm-up, a closed loop (maximum throughput) and a fixed-rate window at --rate (latency
+    at a given load), the servers' CPU per request summed over every replica. On one host the replicas share
+    its cores: the comparison measures the balancer's and the extra processes' overhead, not scale-out.
+    """
+    from tests.app.balancer import balancer
+
+    queries = sample_queries(args)
+    related = "/v1/related?k=10&q="
+    database_url = f"sqlite:///{args.work / 'replicas.db'}"
+    (args.work / "replicas.db").unlink(missing_ok=True)
+    result: dict[str, Any] = {
+        "mode": "replicas",
+        "workers_per_replica": args.workers,
+        "connections": args.connections,
+        "offered_rate": args.rate,
+        "machine": {"cpus": os.cpu_count()},
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "runs": {},
+    }
+    for count in sorted({1, args.replicas}):
+        servers: list[tuple[subprocess.Popen[bytes], str]] = []
+        try:
+            for _ in range(count):
+                servers.append(start_server(index, args.work, args.workers, database_url))
+            ports = [int(base.rsplit(":", 1)[1]) for _, base in servers]
+
+            def cpu(roots: list[int] = [p.pid for p, _ in servers]) -> float:  # noqa: B006 (bound now)
+                return sum(server_cpu_seconds(pid) for pid in roots)
+
+            with balancer(args.work / f"nginx-{count}", ports, workers=1) as lb:
+                log(f"{count} replica(s) behind nginx: warm-up")
+                wrk.closed_loop(lb, related, queries, args.connections, 5, args.threads, cpu)
+                log(f"{count} replica(s): closed loop")
+                closed = wrk.closed_loop(
+                    lb, related, queries, args.connections, args.duration, args.threads, cpu
+                )
+                log(f"{count} replica(s): fixed rate {args.rate:g} req/s")
+                fixed = wrk.fixed_rate(lb, related, queries, args.connections, args.rate, args.duration, cpu)
+            result["runs"][f"{count}_replicas"] = {
+                "replicas": count,
+                "closed_loop": closed,
+                "fixed_rate": fixed,
+            }
+        finally:
+            for proc, _ in servers:
+                proc.terminate()
+            for proc, _ in servers:
+                proc.wait(30)
+    one, many = result["runs"]["1_replicas"], result["runs"][f"{args.replicas}_replicas"]
+    result["summary"] = {
+        f"{n}_replicas": {
+            "closed_loop_req_per_s": run["closed_loop"]["req_per_s"],
+            "closed_loop_p99_ms": run["closed_loop"]["p99_ms"],
+            "fixed_rate_req_per_s": run["fixed_rate"]["req_per_s"],
+            "fixed_rate_p99_ms": run["fixed_rate"]["p99_ms"],
+            "errors": run["closed_loop"]["errors"] + run["fixed_rate"]["errors"],
+        }
+        for n, run in ((1, one), (args.replicas, many))
+    }
+    result["throughput_ratio"] = ratio(many["closed_loop"]["req_per_s"], one["closed_loop"]["req_per_s"])
+    cpus = os.cpu_count() or 1
+    result["note"] = (
+        f"all on one {cpus}-core host, shared with the load generator and nginx (and whatever else runs: see "
+        f"the load averages): {args.replicas} replicas of {args.workers} worker(s) compete for the same "
+        f"cores, so the comparison measures the balancer's and the extra processes' overhead (and, with "
+        f"fewer workers than cores in the 1-replica run, the use of idle cores), not scale-out across hosts"
+    )
+    result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    return result
+
+
 def _ts(text: str) -> float:
     from datetime import datetime
 
@@ -472,7 +550,13 @@ def add_index_args(p: argparse.ArgumentParser, num_phrases: int, factory: str) -
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_index_args(p, 1_000_000, "IVF4096,Flat")
-    p.add_argument("--workers", type=int, default=2, help="uvicorn workers (default 2)")
+    p.add_argument("--workers", type=int, help="uvicorn workers per server (default 2; 1 with --replicas)")
+    p.add_argument(
+        "--replicas",
+        type=int,
+        default=0,
+        help="measure through nginx in front of 1, then this many replicas (needs nginx: measure_replicas)",
+    )
     p.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
     p.add_argument("--threads", type=int, default=1, help="wrk threads, closed loop (default 1)")
     p.add_argument("--rate", type=float, default=1500.0, help="offered req/s of the fixed-rate runs (1500)")
@@ -504,7 +588,12 @@ def main() -> int:
     index = build(args)
     if args.build_only:
         return 0
-    text = json.dumps(measure(args, index), indent=2)
+    if args.workers is None:
+        args.workers = 1 if args.replicas else 2
+    if args.replicas:
+        text = json.dumps(measure_replicas(args, index), indent=2)
+    else:
+        text = json.dumps(measure(args, index), indent=2)
     print(text)
     if args.out is not None:
         args.out.write_text(text + "\n", encoding="utf-8")

@@ -205,7 +205,7 @@ def test_api_is_configured_from_the_environment(services: dict[str, Any]) -> Non
         and "@db:5432/" in (api["environment"]["DATABASE_URL"])
     )
     assert api["environment"]["MMWE_HOST"] == "0.0.0.0"
-    assert api["ports"] == ["127.0.0.1:8000:8000"]
+    assert services["lb"]["ports"] == ["127.0.0.1:8000:8080"]
 
 
 def test_api_healthcheck_is_readiness(services: dict[str, Any]) -> None:
@@ -317,3 +317,85 @@ def test_interpolation_follows_compose_rules() -> None:
     assert interpolate("${SET:-d} ${EMPTY:-d} ${EMPTY-d} ${UNSET-d} $$HOME ${SET}", env) == "x d  d $HOME x"
     with pytest.raises(AssertionError, match="UNSET"):
         interpolate("${UNSET:?needed}", env)
+
+
+# --- scale-out (issue 19): `docker compose up --scale api=3` behind the `lb` service ------------------------
+
+
+def test_api_scales(services: dict[str, Any]) -> None:
+    """`--scale api=N` needs no fixed host port and no container_name on api; clients go through lb."""
+    api = services["api"]
+    assert "ports" not in api and "container_name" not in api
+    assert api["expose"] == ["8000"]
+    assert api["read_only"] is True
+    assert api["environment"]["MMWE_SNAPSHOT_DIR"].startswith("/var/lib/mmwe/")
+    assert "/var/lib/mmwe" in api["volumes"], "each replica's own (anonymous) volume for its index copies"
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert dockerfile.count("chown mmwe:mmwe /data /var/lib/mmwe") == 2, "the volume must be the user's"
+
+
+def test_load_balancer_service(services: dict[str, Any]) -> None:
+    lb = services["lb"]
+    assert lb["image"].startswith("nginx:")
+    version = tuple(int(x) for x in re.findall(r"\d+", lb["image"].split(":")[1])[:2])
+    assert version >= (1, 27), "`server ... resolve` (re-resolving the compose DNS name) needs nginx 1.27.3+"
+    # started, not healthy: a first run's replicas are unready until the jobs built an index
+    assert lb["depends_on"]["api"]["condition"] == "service_started"
+    assert "/readyz" in " ".join(lb["healthcheck"]["test"])
+    assert lb["read_only"] is True and "/tmp" in lb["tmpfs"]
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in lb["volumes"]}
+    assert mounts == {
+        "/etc/nginx/nginx.conf": "./deploy/nginx.conf",
+        "/etc/nginx/mmwe-proxy.conf": "./deploy/nginx-proxy.conf",
+    }
+    for source in mounts.values():
+        assert (ROOT / source).is_file(), source
+
+
+def test_nginx_config_balances_every_replica_and_retries() -> None:
+    conf = (ROOT / "deploy" / "nginx.conf").read_text(encoding="utf-8")
+    directives = re.sub(r"#.*", "", conf)
+    assert re.search(r"resolver\s+127\.0\.0\.11\s+valid=\d+s", directives), "Docker's DNS, re-resolved"
+    upstream = re.search(r"upstream api \{(.*?)\}", directives, re.S)
+    assert upstream is not None
+    assert re.search(r"^\s*zone\s+api\s", upstream.group(1), re.M)
+    assert re.search(r"^\s*server\s+api:8000\s+resolve\b", upstream.group(1), re.M)
+    assert "ip_hash" not in directives and "sticky" not in directives, "no sticky sessions"
+    assert "listen 8080;" in directives and "proxy_pass http://api;" in directives
+    assert "include /etc/nginx/mmwe-proxy.conf;" in directives
+    assert "user " not in directives.replace("upstream", ""), "runs nginx's default unprivileged workers"
+    proxy = re.sub(r"#.*", "", (ROOT / "deploy" / "nginx-proxy.conf").read_text(encoding="utf-8"))
+    retry = re.search(r"^proxy_next_upstream\s+([^;]*);", proxy, re.M)
+    assert retry is not None and {"error", "timeout", "http_503"} <= set(retry.group(1).split())
+    assert "non_idempotent" not in retry.group(1), "a POST (reload, evaluation) is never sent twice"
+    assert re.search(r"^proxy_read_timeout\s+(\d+)s;", proxy, re.M)
+    read = int(re.search(r"^proxy_read_timeout\s+(\d+)s;", proxy, re.M).group(1))  # type: ignore[union-attr]
+    assert read > 30, "longer than MMWE_RELOAD_WAIT_S's default: a reload waits for every replica"
+
+
+def test_kubernetes_sketch() -> None:
+    """deploy/k8s/mmwe.yaml (documentation): API pods gated on /readyz with the artifacts read-only, and one
+    Job per pipeline step whose command parses with the real CLI, as for the compose jobs."""
+    import importlib
+
+    docs = [d for d in yaml.safe_load_all((ROOT / "deploy" / "k8s" / "mmwe.yaml").read_text()) if d]
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for doc in docs:
+        by_kind.setdefault(doc["kind"], []).append(doc)
+    (deployment,) = by_kind["Deployment"]
+    (api,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert {"mountPath": "/data", "name": "artifacts", "readOnly": True} in api["volumeMounts"]
+    assert deployment["spec"]["replicas"] > 1
+    (service,) = by_kind["Service"]
+    assert service["spec"]["selector"] == deployment["spec"]["template"]["metadata"]["labels"]
+    steps = set()
+    for job in by_kind["Job"]:
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+        command = container["command"]
+        assert command[:2] == ["python", "-m"], job["metadata"]["name"]
+        args = importlib.import_module(f"{command[2]}.__main__").build_parser().parse_args(command[3:])
+        assert callable(getattr(args, "func", None)), job["metadata"]["name"]
+        steps.add(job["metadata"]["name"].removeprefix("mmwe-"))
+    assert set(JOB_PROFILES) | {"migrate"} <= steps

@@ -163,3 +163,39 @@ class ClickBenchmark(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     stats: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+# --- replicas (issue 19): the served index as desired state, and what each serving process serves ----------
+
+
+class ServedIndex(Base):
+    """Desired state: the index every replica should serve under a model name ("default" today).
+
+    `generation` grows by one on every admin reload; replicas poll the row and converge (app/replicas.py)."""
+
+    __tablename__ = "served_index"
+
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    index_dir: Mapped[str] = mapped_column(Text)
+    generation: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class Replica(Base):
+    """What one serving process (a uvicorn worker of one `python -m app serve` launch) serves, per model.
+
+    `id` is "<launch id>:<pid>"; the row is rewritten at every poll (`heartbeat_at`), so a process that died
+    shows as stale once its heartbeat is older than MMWE_REPLICA_STALE_SECONDS."""
+
+    __tablename__ = "replica"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime] = mapped_column(index=True)
+    index_dir: Mapped[str | None] = mapped_column(Text)  # the directory served (null: nothing loaded)
+    generation: Mapped[int] = mapped_column(Integer)  # the desired-state generation served (0: none yet)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,26 +1,29 @@
-"""Admin only: `POST /v1/admin/reload` (load another index fully, then swap it in atomically; with a `gate`,
-only if it evaluates no worse than the serving one: app/gate.py), `GET /v1/admin/reloads/{id}` (a gated
-reload) and `GET /v1/admin/export?format=word2vec` (stream the served embeddings in a standard format)."""
+"""Admin only: `POST /v1/admin/reload` (load another index fully, record it as the replicas' desired index,
+then swap it in atomically, app/replicas.py; with a `gate`, only if it evaluates no worse than the serving
+one, app/gate.py), `GET /v1/admin/reloads/{id}` (a gated reload) and
+`GET /v1/admin/export?format=word2vec` (stream the served embeddings in a standard format)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
 from app.db.access import Database
-from app.deps import AdminDep, DatabaseDep, ModelsDep, SearcherDep, SettingsDep
+from app.deps import AdminDep, DatabaseDep, ModelsDep, ReplicasDep, SearcherDep, SettingsDep
 from app.errors import Conflict, ServiceUnavailable, Unprocessable
 from app.feedback import benchmarks
 from app.gate import GateKeeper
 from app.metrics import INDEX_RELOADS
 from app.routes.evaluations import ADMIN_ERRORS, check_request, pinned_request
 from app.routes.info import index_info
+from app.routes.replicas import replica_out
 from app.schemas import GatedReloadOut, ReloadRequestBody, ReloadResponse, WorkerOut
 from app.security import confine, index_roots
 from app.settings import Settings
@@ -46,8 +49,16 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
             "benchmark: serving, candidate, drop); or a gated reload of the model is in progress."
         },
         422: {"description": "The index is broken, or the gate's suite is; the old one keeps serving."},
-        503: {"description": "Applied here, but not every worker loaded it in time; `detail` says which."},
-        202: {"model": GatedReloadOut, "description": "Gated: evaluating; poll `status_url`."},
+        202: {
+            "model": ReloadResponse,
+            "description": "Applied and recorded as desired, but not every live replica serves it yet "
+            "(`replicas`, `status_url`); they converge. Gated: a `GatedReloadOut`, evaluating; poll its "
+            "`status_url`.",
+        },
+        503: {
+            "description": "Applied here, but not every worker loaded it in time (`detail` says which); or "
+            "the database cannot record the desired index (nothing changed)."
+        },
     },
 )
 async def reload(
@@ -55,24 +66,31 @@ async def reload(
     _admin: AdminDep,
     models: ModelsDep,
     settings: SettingsDep,
+    sync: ReplicasDep,
     db: DatabaseDep,
     body: ReloadRequestBody,
+    response: Response,
 ) -> ReloadResponse | JSONResponse:
-    """Requests in flight finish on the old index, later ones use the new one. With several workers, the
-    others follow within MMWE_RELOAD_POLL_SECONDS; the answer comes once every worker serves the new index
-    (200), or after MMWE_RELOAD_WAIT_S with the workers that do not (503; they keep retrying).
+    """Requests in flight finish on the old index, later ones use the new one. Once the index has loaded
+    here it becomes the desired index in the database (app/replicas.py), and every replica follows within
+    MMWE_REPLICA_POLL_SECONDS. The answer comes once every worker of this replica serves it (else 503 after
+    MMWE_RELOAD_WAIT_S, naming those that do not; they keep retrying), and every live replica does (200), or,
+    past MMWE_RELOAD_WAIT_S, 202 with the replicas still behind and `status_url` to follow them. `model`
+    names the served model to reload (default: the default model).
 
     With `gate`, the candidate and the serving index are first evaluated on the gate's suite (two evaluation
-    runs) and the candidate is swapped in only if no benchmark's metric drops by more than `max_drop`: 202
-    with the gated reload to poll (`GET /v1/admin/reloads/{id}`), or with `wait` the decision (200 swapped,
-    409 refused with the numbers side by side, 422 failed). The old index serves until a swap."""
+    runs) and the candidate is swapped in (as above) only if no benchmark's metric drops by more than
+    `max_drop`: 202 with the gated reload to poll (`GET /v1/admin/reloads/{id}`), or with `wait` the
+    decision (200 swapped, 409 refused with the numbers side by side, 422 failed). The old index serves
+    until a swap."""
     name, holder = models.holder(body.model)
     path = confine(body.index_dir, index_roots(settings), "MMWE_INDEX_ROOTS")
     if body.gate is not None:
         return await gated_reload(request, name, path, body, settings, db)
     previous = holder.source
+    started = time.monotonic()
     try:
-        searcher = await asyncio.to_thread(holder.reload, path)
+        searcher = await asyncio.to_thread(holder.reload, path, lambda: sync.publish(name, path))
     except ArtifactError as exc:
         INDEX_RELOADS.labels("rejected").inc()
         raise Unprocessable(
@@ -80,6 +98,7 @@ async def reload(
         ) from exc
     INDEX_RELOADS.labels("applied").inc()
     generation = holder.generation
+    await asyncio.to_thread(sync.report)
     complete, workers = await holder.wait_for_workers(settings.workers, settings.reload_wait_s)
     out = [WorkerOut(**asdict(w)) for w in workers]
     if not complete:
@@ -89,10 +108,17 @@ async def reload(
             f"within {settings.reload_wait_s:g} s; the others keep retrying",
             detail={"generation": generation, "behind": behind, "workers_seen": len(out)},
         )
+    left = max(0.0, settings.reload_wait_s - (time.monotonic() - started))
+    everywhere, rows = await sync.wait_for(name, generation, left)
+    if not everywhere:
+        response.status_code = 202
     return ReloadResponse(
         index=index_info(searcher, generation, path),
         previous=str(previous) if previous is not None else None,
         workers=out,
+        complete=everywhere,
+        replicas=[replica_out(r, sync.desired.get(name)) for r in rows],
+        status_url=None if everywhere else f"/v1/admin/replicas?model={name}",
     )
 
 

@@ -1,4 +1,5 @@
-"""Liveness (`/healthz`), readiness (`/readyz`: index loaded and database reachable) and `/metrics`.
+"""Liveness (`/healthz`), readiness (`/readyz`: index loaded, not lagging the replicas' desired index past
+MMWE_REPLICA_GRACE_SECONDS, and database reachable) and `/metrics`.
 
 Database checks run in the database's own executor with its deadline (app/db/access.py): a hung database makes
 `/readyz` answer 503 saying so within MMWE_DB_TIMEOUT_S, and never holds the threads of other routes."""
@@ -15,6 +16,7 @@ from app.deps import DatabaseDep
 from app.errors import ServiceUnavailable
 from app.metrics import CONTENT_TYPE, evaluation_runs, render
 from app.schemas import Check, Health, Readiness
+from app.serving import IndexHolder
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("mmwe.app")
@@ -35,17 +37,18 @@ async def healthz() -> Health:
 )
 async def readyz(request: Request, response: Response, database: DatabaseDep) -> Readiness:
     state = request.app.state
-    holder = state.holder
-    problem = holder.problem
-    index = Check(ok=problem is None, detail=problem or holder.fallback)
+    sync = state.replicas
+
+    def check(name: str, holder: IndexHolder) -> Check:
+        problem = sync.lag_problem(name, holder) or holder.problem  # app/replicas.py
+        return Check(ok=problem is None, detail=problem or holder.fallback)
+
+    models = {name: check(name, h) for name, h in state.models.holders.items()}
+    index = models[state.models.default]
     try:
         db_problem = await database.run(lambda session: database_problem(database.engine, head_revision()))
     except ServiceUnavailable as exc:
         db_problem = exc.message
-    models = {
-        name: Check(ok=h.problem is None, detail=h.problem or h.fallback)
-        for name, h in state.models.holders.items()
-    }
     ready = Readiness(
         ready=False, index=index, database=Check(ok=db_problem is None, detail=db_problem), models=models
     )

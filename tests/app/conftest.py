@@ -172,11 +172,16 @@ class LiveServer:
 
 @contextlib.contextmanager
 def serve(
-    artifacts: Artifacts, tmp_path: Path, database_url: str, workers: int = 2, **env_overrides: str
+    artifacts: Artifacts,
+    tmp_path: Path,
+    database_url: str,
+    workers: int = 2,
+    port: int | None = None,
+    **env_overrides: str,
 ) -> Iterator[LiveServer]:
-    """`python -m app serve --workers N` on a free port, ready (`/readyz` 200 unless MMWE_TEST_NOT_READY is
-    given) on exit of the `with`: terminated, killed if it hangs."""
-    port = free_port()
+    """`python -m app serve --workers N` on `port` (default: a free one), ready (`/readyz` 200 unless
+    MMWE_TEST_NOT_READY is given) on exit of the `with`: terminated, killed if it hangs."""
+    port = port or free_port()
     env = dict(
         os.environ,
         MMWE_INDEX_DIR=str(artifacts.index),

@@ -1,6 +1,6 @@
 """Evaluation-gated reloads (app/gate.py): a damaged index (shuffled vectors) is refused with 409 and the old
 index keeps serving; an index that scores as well swaps; both evaluations are stored as runs; the decision
-rule; one gate per model at a time; migration 0005 up and down on SQLite and PostgreSQL; real uvicorn."""
+rule; one gate per model at a time; migration 0006 up and down on SQLite and PostgreSQL; real uvicorn."""
 
 from __future__ import annotations
 
@@ -254,18 +254,18 @@ def test_a_gated_reload_of_a_named_model(
         assert served_index(c.get) == "index-flat"  # the default model is untouched
 
 
-def test_migration_0005_upgrade_and_downgrade(database_url: str) -> None:
-    upgrade(database_url, "0004")
+def test_migration_0006_upgrade_and_downgrade(database_url: str) -> None:
     upgrade(database_url, "0005")
+    upgrade(database_url, "0006")
     engine = make_engine(database_url)
     inspector = sa.inspect(engine)
     assert "gated_reloads" in inspector.get_table_names()
     assert "ix_gated_reloads_status" in {i["name"] for i in inspector.get_indexes("gated_reloads")}
     engine.dispose()
-    downgrade(database_url, "0004")
+    downgrade(database_url, "0005")
     engine = make_engine(database_url)
     assert "gated_reloads" not in sa.inspect(engine).get_table_names()
-    assert {"evaluation_runs", "feedback"} <= set(sa.inspect(engine).get_table_names())
+    assert {"evaluation_runs", "feedback", "served_index"} <= set(sa.inspect(engine).get_table_names())
     engine.dispose()
 
 

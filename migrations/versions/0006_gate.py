@@ -2,8 +2,9 @@
 runs (serving and candidate, on the same suite) and the decision.
 
 Written by hand (reviewed against app/db/models.py `GatedReload`); works on SQLite and PostgreSQL.
-Revision ID: 0005
-Revises: 0004
+
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01
 """
 
@@ -12,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
