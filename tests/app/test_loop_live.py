@@ -70,12 +70,17 @@ def test_clicks_rank_the_clicked_model_first_and_gate_the_swap(artifacts: Artifa
         per_model = Counter(model for model, _ in served)
         assert set(per_model) == {"good", "bad"}  # 8 users split between the two models
         with httpx.Client(base_url=server.url, timeout=60, headers=AUTH) as c:
-            r = c.post("/v1/admin/benchmarks", json={"name": "clicks", "from": "feedback", "seed": 1})
+            r = c.post("/v1/admin/benchmarks", json={"name": "loop-clicks", "from": "feedback", "seed": 1})
             assert r.status_code == 201, r.text
-            good, bad = evaluate(c, "clicks", "good"), evaluate(c, "clicks", "bad")
+            good, bad = evaluate(c, "loop-clicks", "good"), evaluate(c, "loop-clicks", "bad")
             assert good > 0.8 and good - bad > 0.2, (good, bad)  # the clicked model ranks first
 
-            body = {"index_dir": str(shuffled), "model": "good", "gate": {"suite": "clicks"}, "wait": True}
+            body = {
+                "index_dir": str(shuffled),
+                "model": "good",
+                "gate": {"suite": "loop-clicks"},
+                "wait": True,
+            }
             refused = c.post("/v1/admin/reload", json=body)
             assert refused.status_code == 409, refused.text
             [row] = refused.json()["error"]["detail"]["comparison"]
@@ -84,7 +89,7 @@ def test_clicks_rank_the_clicked_model_first_and_gate_the_swap(artifacts: Artifa
                 answer = c.get("/v1/related", params={"q": "dog", "model": "good"}).json()
                 assert answer["served_by"]["index"] == artifacts.index.name
 
-            body = {"index_dir": str(artifacts.index_hnsw), "model": "good", "gate": {"suite": "clicks"}}
+            body = {"index_dir": str(artifacts.index_hnsw), "model": "good", "gate": {"suite": "loop-clicks"}}
             accepted = c.post("/v1/admin/reload", json={**body, "wait": True})
             assert accepted.status_code == 200 and accepted.json()["status"] == "swapped", accepted.text
 
