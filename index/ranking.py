@@ -171,7 +171,7 @@ class Ranking:
         plain = self.popularity == 0 and self.min_count <= 0 and self.compounds == "include"
         if plain and self.denylist is None:
             return k + 1 if not self.collapse else k + 4
-        return 4 * k + 16
+        return 16 * k + 64  # the candidate pool the ranking orders: one search suffices for most queries
 
     def widen_limit(self, k: int) -> int | None:
         """Most candidates a widening search looks at (None: all); past it, `limit` lets more compounds in."""

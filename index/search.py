@@ -244,15 +244,6 @@ class PhraseSearcher:
             fetch = min(fetch, ranking.widen_limit(k) or fetch)
         return min(self.num_phrases, fetch)
 
-    def _lookahead(self, fetch: int, k: int, ranking: Ranking) -> int:
-        """Candidates one search fetches for a first fetch of `fetch`: for a filtering ranking on an IVF or
-        Flat index, the next widening step too (their search cost hardly depends on the candidates asked for;
-        HNSW's grows with them), so a widening reads a longer prefix of the same result."""
-        limit = ranking.widen_limit(k)
-        if limit is None or self._param == "efSearch":
-            return fetch
-        return min(self.num_phrases, limit, fetch * 4)
-
     def _complete(
         self,
         q: EmbeddedQuery,
@@ -265,29 +256,27 @@ class PhraseSearcher:
         ids: np.ndarray,
         search_more: bool = True,
     ) -> list[Hit] | None:
-        """Hits from the first `fetch` candidates of one search row (`scores`, `ids` may hold more: a
-        widening reads a longer prefix before it searches again), widening (finally exact) until k hits, or
-        every phrase or as many as the ranking's widening limit (`Ranking.widen_limit`, a bound on a
+        """Hits from the first `fetch` candidates of one search row, widening (finally exact) until k hits,
+        or every phrase or as many as the ranking's widening limit (`Ranking.widen_limit`, a bound on a
         filtering ranking's work) seen. `search_more=False`: None where another search would be needed."""
         limit = min(self.num_phrases, ranking.widen_limit(k) or self.num_phrases)
         match = self._table.match(q.tokens)
         while True:
-            final = fetch >= limit
-            head_ids = ids[:fetch]
-            hits = self._hits(match, scores[:fetch], head_ids, k, ranking, fill=final)
+            # an approximate search that ran out of candidates is not final while an exact one can follow
+            short = not (exact or self._exact_self) and self.vectors is not None and bool((ids < 0).any())
+            final = fetch >= limit and not short
+            hits = self._hits(match, scores, ids, k, ranking, fill=final)
             if len(hits) == k or final or (fetch >= self.num_phrases and (exact or self._exact_self)):
                 return hits
-            if fetch >= self.num_phrases or (head_ids < 0).any():
-                if not exact and not self._exact_self and self.vectors is None:
-                    return hits  # the approximate index ran out of candidates and nothing exact is kept
+            if fetch >= self.num_phrases or (ids < 0).any():
+                exact = exact or self.vectors is not None  # the approximate index ran out of candidates
                 if not exact and not self._exact_self:
-                    exact, ids = True, ids[:0]  # search again, exhaustively
+                    return hits
+            if not search_more:
+                return None
             fetch = min(limit, fetch * 4)
-            if fetch > len(ids):
-                if not search_more:
-                    return None
-                s, i = self._search(q.vector[None, :], self._lookahead(fetch, k, ranking), exact, params)
-                scores, ids = s[0], i[0]
+            s, i = self._search(q.vector[None, :], fetch, exact, params)
+            scores, ids = s[0], i[0]
 
     def _check_k(self, k: int) -> None:
         if k < 1:
@@ -306,8 +295,7 @@ class PhraseSearcher:
         self._check_k(k)
         q = self.embed(text)
         fetch = self._first_fetch(k, ranking)
-        ahead = self._lookahead(fetch, k, ranking)
-        scores, ids = self._search(q.vector[None, :], ahead, exact, search_params)
+        scores, ids = self._search(q.vector[None, :], fetch, exact, search_params)
         hits = self._complete(q, k, ranking, exact, search_params, fetch, scores[0], ids[0])
         assert hits is not None  # search_more=True always answers
         return Related(query=text, normalized=" ".join(q.tokens), hits=hits, oov=q.oov)
@@ -315,15 +303,15 @@ class PhraseSearcher:
     def related_first(self, text: str, k: int = 10, *, ranking: Ranking = DEFAULT_RANKING) -> Related | None:
         """`related` when one search of the index with its default parameters answers it, else None.
 
-        Its search costs about `search_work` multiply-adds. None means the candidates of that one search (the
-        first fetch and its lookahead) left fewer than k hits (`related` would search again, wider, perhaps
-        exhaustively): the caller then runs `related`.
+        Its search costs about `search_work` multiply-adds. None means the candidates of that one search left
+        fewer than k hits (`related` would search again, wider, perhaps exhaustively): the caller then runs
+        `related`.
         Raises QueryError as `related` does.
         """
         self._check_k(k)
         q = self.embed(text)
         fetch = self._first_fetch(k, ranking)
-        scores, ids = self._search(q.vector[None, :], self._lookahead(fetch, k, ranking), False, None)
+        scores, ids = self._search(q.vector[None, :], fetch, False, None)
         hits = self._complete(q, k, ranking, False, None, fetch, scores[0], ids[0], search_more=False)
         if hits is None:
             return None
@@ -352,7 +340,7 @@ class PhraseSearcher:
             return out
         fetch = self._first_fetch(k, ranking)
         matrix = np.stack([q.vector for _, q in embedded])  # [Q, D]
-        scores, ids = self._search(matrix, self._lookahead(fetch, k, ranking), exact, search_params)
+        scores, ids = self._search(matrix, fetch, exact, search_params)
         for row, (i, q) in enumerate(embedded):
             hits = self._complete(q, k, ranking, exact, search_params, fetch, scores[row], ids[row])
             assert hits is not None
@@ -372,7 +360,7 @@ class PhraseSearcher:
             raise QueryError(f"expected a non-zero vector of dimension {self.dim}")
         q = EmbeddedQuery(text="", tokens=[], known=[], oov=[], vector=v / norm)
         fetch = self._first_fetch(k, ranking)
-        scores, ids = self._search(q.vector[None, :], self._lookahead(fetch, k, ranking), exact, None)
+        scores, ids = self._search(q.vector[None, :], fetch, exact, None)
         hits = self._complete(q, k, ranking, exact, None, fetch, scores[0], ids[0])
         assert hits is not None
         return hits
