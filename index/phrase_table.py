@@ -51,6 +51,7 @@ class PhraseTable:
         width = rows.shape[1]
         base = len(folded_ids) + 1  # rows pack as base-`base` digits (PAD -> 0) when they fit in 62 bits
         self._weights = (base ** np.arange(width, dtype=np.int64)) if width * np.log2(base) < 62 else None
+        self._weight_list = self._weights.tolist() if self._weights is not None else []
         self.keys = self._keys(rows) if self._weights is not None else None  # int64 [N]
         self._masks: dict[int, tuple[Denylist, np.ndarray]] = {}
         self._lock = threading.Lock()
@@ -113,7 +114,7 @@ class PhraseTable:
         if len(folded) <= width and all(w in ids for w in folded):
             row = [PAD] * (width - len(folded)) + sorted(ids[w] for w in folded)  # sorted, as rows are
             if self._weights is not None:
-                key = sum((i + 1) * w for i, w in zip(row, self._weights.tolist(), strict=True))
+                key = sum((i + 1) * w for i, w in zip(row, self._weight_list, strict=True))
             else:
                 key = np.array(row, np.int32).tobytes()
         words = set(folded)
