@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -109,6 +110,15 @@ def feedback_problem(settings: Settings, authorization: str | None) -> ApiError 
     if not hmac.compare_digest(given, settings.feedback_token.encode("utf-8")):
         return Unauthorized("invalid feedback token", headers={"WWW-Authenticate": "Bearer"})
     return None
+
+
+ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/(?:[^\s'\"(),;:/]+/)*([^\s'\"(),;:/]*)")
+
+
+def redact_paths(text: str) -> str:
+    """`text` with every absolute path cut to its last part ("/srv/data/index/a/manifest.json" -> ".../
+    manifest.json"): what anonymous callers may see of a server-side message (the admin sees it whole)."""
+    return ABSOLUTE_PATH.sub(lambda m: ".../" + m.group(1), text)
 
 
 def is_admin(request: Request) -> bool:

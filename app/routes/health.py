@@ -1,5 +1,6 @@
 """Liveness (`/healthz`), readiness (`/readyz`: index loaded, not lagging the replicas' desired index past
-MMWE_REPLICA_GRACE_SECONDS, and database reachable) and `/metrics`.
+MMWE_REPLICA_GRACE_SECONDS, and database reachable; reasons without server paths unless the caller has the
+admin token) and `/metrics`.
 
 Database checks run in the database's own executor with its deadline (app/db/access.py): a hung database makes
 `/readyz` answer 503 saying so within MMWE_DB_TIMEOUT_S, and never holds the threads of other routes."""
@@ -16,6 +17,7 @@ from app.deps import DatabaseDep
 from app.errors import ServiceUnavailable
 from app.metrics import CONTENT_TYPE, evaluation_runs, render
 from app.schemas import Check, Health, Readiness
+from app.security import is_admin, redact_paths
 from app.serving import IndexHolder
 
 router = APIRouter(tags=["health"])
@@ -39,9 +41,15 @@ async def readyz(request: Request, response: Response, database: DatabaseDep) ->
     state = request.app.state
     sync = state.replicas
 
+    admin = is_admin(request)
+
+    def shown(detail: str | None) -> str | None:
+        """Anonymous callers (load balancers) get the reason without server paths (app/security.py)."""
+        return detail if admin or detail is None else redact_paths(detail)
+
     def check(name: str, holder: IndexHolder) -> Check:
         problem = sync.lag_problem(name, holder) or holder.problem  # app/replicas.py
-        return Check(ok=problem is None, detail=problem or holder.fallback)
+        return Check(ok=problem is None, detail=shown(problem or holder.fallback))
 
     models = {name: check(name, h) for name, h in state.models.holders.items()}
     index = models[state.models.default]
@@ -49,9 +57,8 @@ async def readyz(request: Request, response: Response, database: DatabaseDep) ->
         db_problem = await database.run(lambda session: database_problem(database.engine, head_revision()))
     except ServiceUnavailable as exc:
         db_problem = exc.message
-    ready = Readiness(
-        ready=False, index=index, database=Check(ok=db_problem is None, detail=db_problem), models=models
-    )
+    database_check = Check(ok=db_problem is None, detail=shown(db_problem))
+    ready = Readiness(ready=False, index=index, database=database_check, models=models)
     ready.ready = ready.index.ok and ready.database.ok and all(c.ok for c in models.values())
     if not ready.ready:
         response.status_code = 503

@@ -158,6 +158,24 @@ def test_info_shows_paths_and_pids_only_to_the_admin(client: TestClient, artifac
     assert wrong["worker_pid"] is None
 
 
+def test_readyz_reasons_show_paths_only_to_the_admin(artifacts: Artifacts, sqlite_url: str) -> None:
+    missing = artifacts.root / "does-not-exist"
+    with TestClient(create_app(make_settings(artifacts, sqlite_url, index_dir=missing))) as c:
+        anonymous = c.get("/readyz")
+        assert anonymous.status_code == 503
+        detail = anonymous.json()["index"]["detail"]
+        assert ".../does-not-exist" in detail and str(artifacts.root) not in anonymous.text
+        admin = c.get("/readyz", headers=AUTH)
+        assert admin.status_code == 503 and str(missing) in admin.json()["index"]["detail"]
+
+
+def test_redact_paths_keeps_the_last_part() -> None:
+    from app.security import redact_paths
+
+    text = "'/srv/data/index/a/manifest.json': bad; /tmp/x (generation 2) in /d/ and a/b/c"
+    assert redact_paths(text) == "'.../manifest.json': bad; .../x (generation 2) in .../ and a/b/c"
+
+
 # --- 4. costs: search deadline, concurrency bound, option bounds, rate limit ------------------------------
 
 
