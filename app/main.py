@@ -29,6 +29,7 @@ from app.db.access import Database
 from app.errors import install_error_handlers
 from app.evaluations.runner import EvaluationRunner, RunnerConfig
 from app.fast_path import RelatedFastPath
+from app.feedback.writer import FeedbackWriter
 from app.gate import GateKeeper
 from app.launch import SnapshotStore, WorkerBoard
 from app.limits import BodyLimitMiddleware
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.database = database
         app.state.engine = database.engine
         app.state.sessionmaker = database.sessionmaker
+        app.state.feedback_writer = FeedbackWriter(database)
         models: ModelRegistry = app.state.models
         private_snapshots = None
         if settings.snapshot_dir is not None:

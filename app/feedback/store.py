@@ -1,4 +1,4 @@
-"""Feedback records: one INSERT per `POST /v1/feedback`; the export reads them back in id-ordered chunks.
+"""Feedback records: inserted in batches (app/feedback/writer.py); the export reads them back in id order.
 
 The export writes the click-log format of `python -m evaluation build-triplets clicks`: a header, then one
 `query<TAB>phrase<TAB>clicks<TAB>impressions` line per shown phrase of each record (clicks 1 or 0,
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
@@ -25,25 +26,26 @@ EXPORT_HEADER = "query\tphrase\tclicks\timpressions\n"
 EXPORT_CHUNK = 1000
 
 
-def add_feedback(
-    connection: Connection, body: FeedbackRequest, index_name: str | None, index_generation: int | None
-) -> int:
-    """Store one feedback record: one INSERT ... RETURNING id (Core; the caller's transaction commits)."""
-    new_id = connection.execute(
-        insert(Feedback)
-        .values(
-            query=body.query,
-            shown=list(body.shown),
-            clicked=list(body.clicked),
-            served_by=body.model,
-            index_name=index_name,
-            index_generation=index_generation,
-            client=body.session,
-            assignment=body.assignment,
-        )
-        .returning(Feedback.id)
-    ).scalar_one()
-    return int(new_id)
+def feedback_values(
+    body: FeedbackRequest, index_name: str | None, index_generation: int | None
+) -> dict[str, Any]:
+    """The columns of one feedback record (the time is the database row's default)."""
+    return {
+        "query": body.query,
+        "shown": list(body.shown),
+        "clicked": list(body.clicked),
+        "served_by": body.model,
+        "index_name": index_name,
+        "index_generation": index_generation,
+        "client": body.session,
+        "assignment": body.assignment,
+    }
+
+
+def add_feedback_rows(connection: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Store records in one multi-row INSERT ... RETURNING id; their ids in the order of `rows`."""
+    stmt = insert(Feedback).returning(Feedback.id, sort_by_parameter_order=True)
+    return [int(new_id) for new_id in connection.execute(stmt, rows).scalars()]
 
 
 def feedback_chunk(

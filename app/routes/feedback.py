@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.deps import AdminDep, DatabaseDep
 from app.errors import Unprocessable
 from app.feedback import store
+from app.feedback.writer import FeedbackWriter
 from app.registry import ModelRegistry
 from app.routes.evaluations import ADMIN_ERRORS
 from app.schemas_feedback import FeedbackAccepted, FeedbackRequest
@@ -32,7 +33,7 @@ router = APIRouter(tags=["feedback"])
         503: {"description": "The database is unavailable."},
     },
 )
-async def post_feedback(request: Request, db: DatabaseDep, body: FeedbackRequest) -> FeedbackAccepted:
+async def post_feedback(request: Request, body: FeedbackRequest) -> FeedbackAccepted:
     """One record per impression: `shown` (at most 100 phrases of at most 256 characters), `clicked` (a
     subset of `shown`, possibly empty), the `model` name that served them (default "default") and an opaque
     `session` id. The service adds the time and the index serving now; it stores no address. Click
@@ -42,7 +43,8 @@ async def post_feedback(request: Request, db: DatabaseDep, body: FeedbackRequest
     source = holder.source if holder is not None else None
     index_name = source.name if source is not None else None
     generation = holder.generation if holder is not None and source is not None else None
-    feedback_id = await db.run_core(lambda c: store.add_feedback(c, body, index_name, generation))
+    writer: FeedbackWriter = request.app.state.feedback_writer  # group commit (app/feedback/writer.py)
+    feedback_id = await writer.add(store.feedback_values(body, index_name, generation))
     return FeedbackAccepted(id=feedback_id)
 
 
