@@ -148,11 +148,11 @@ class BlackholeProxy:
 
 
 @contextlib.contextmanager
-def private_schema(pg_url: str) -> Iterator[str]:
+def private_schema(pg_url: str, prefix: str = "mmwe_fault_bench") -> Iterator[str]:
     """A fresh schema in the PostgreSQL of `pg_url`; yields the URL with its search_path, drops it after."""
     import sqlalchemy as sa
 
-    schema = f"mmwe_fault_bench_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(pg_url, connect_args={"connect_timeout": 5})
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))

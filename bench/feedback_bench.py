@@ -37,7 +37,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,29 +46,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import load_bench, wrk  # noqa: E402
+from bench.fault_load_bench import private_schema  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def log(msg: str) -> None:
     print(f"[feedback_bench] {msg}", file=sys.stderr, flush=True)
-
-
-@contextlib.contextmanager
-def private_schema(pg_url: str) -> Iterator[str]:
-    """A fresh schema in the PostgreSQL of `pg_url`; yields the URL with its search_path, drops it after."""
-    import sqlalchemy as sa
-
-    schema = f"mmwe_feedback_bench_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(pg_url, connect_args={"connect_timeout": 5})
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{pg_url}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def feedback_bodies(phrases: list[str], n: int, seed: int) -> list[str]:
@@ -240,7 +223,7 @@ def main() -> int:
             url = f"sqlite:///{(args.work / f'feedback-bench-{uuid.uuid4().hex[:8]}.db').resolve()}"
             stack.callback(lambda: Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True))
         else:
-            url = stack.enter_context(private_schema(args.pg_url))
+            url = stack.enter_context(private_schema(args.pg_url, "mmwe_feedback_bench"))
         result = measure(args, index, url)
     text = json.dumps(result, indent=2)
     if args.out:

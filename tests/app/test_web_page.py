@@ -12,6 +12,7 @@ Run: `python -m pytest tests/app/test_web_page.py` (needs Debian's chromium; `ma
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -132,6 +133,32 @@ def run_evaluation(base: str, benchmarks: list[dict[str, Any]]) -> None:
     raise AssertionError(f"evaluation run {accepted['id']} did not finish within 60 s")
 
 
+@contextlib.contextmanager
+def serving(tmp: Path, env: dict[str, str]) -> Iterator[str]:
+    """`python -m app serve` with `env` on a free port, ready; its log in `tmp`; stopped after."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp / "server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until_ready(base, process, log)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("web")
@@ -147,30 +174,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "PYTHONPATH": str(ROOT),
     }
     upgrade(env["DATABASE_URL"])
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = tmp / "server.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until_ready(base, process, log)
+    with serving(tmp, env) as base:
         benchmarks = write_benchmarks(tmp)
         run_evaluation(base, benchmarks)
         run_evaluation(base, benchmarks)
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -392,27 +400,8 @@ def two_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "MMWE_LOG_LEVEL": "warning",
         "PYTHONPATH": str(ROOT),
     }
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = tmp / "server.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until_ready(base, process, log)
+    with serving(tmp, env) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_page_compares_models_side_by_side(server: str, two_models: str, browser: Any) -> None:
