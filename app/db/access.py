@@ -33,6 +33,10 @@ class Database:
         self.engine = make_engine(url, timeout_s=timeout_s, pool_size=threads)
         self.sessionmaker = make_sessionmaker(self.engine)
         self.sqlite_file = sqlite_file(self.engine)
+        db_file = self.sqlite_file
+        self._sqlite_inode: int | None = (  # the file's inode when first seen (`_check_file`)
+            db_file.stat().st_ino if db_file is not None and db_file.is_file() else None
+        )
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mmwe-db")
 
     def call(self, fn: Callable[[Session], T]) -> T:
@@ -45,9 +49,22 @@ class Database:
             raise database_error(exc) from exc
 
     def _check_file(self) -> None:
-        if self.sqlite_file is not None and not self.sqlite_file.is_file():
-            # open connections would go on using the deleted file, and every write would be lost
+        """A SQLite file deleted, or deleted and created again (any new connection creates an empty one), is
+        a 503: open connections would go on using the deleted file, and every write would be lost."""
+        if self.sqlite_file is None:
+            return
+        try:
+            inode = self.sqlite_file.stat().st_ino if self.sqlite_file.is_file() else None
+        except OSError:
+            inode = None
+        if inode is None:
             raise ServiceUnavailable(f"database unavailable: database file missing: {self.sqlite_file}")
+        if self._sqlite_inode is None:
+            self._sqlite_inode = inode
+        elif inode != self._sqlite_inode:
+            raise ServiceUnavailable(
+                f"database unavailable: database file replaced since first used: {self.sqlite_file}"
+            )
 
     def call_core(self, fn: Callable[[Connection], T]) -> T:
         """`fn(connection)` in one transaction (committed when `fn` returns), without an ORM session: about

@@ -128,6 +128,20 @@ def test_a_missing_database_is_a_503(artifacts: Artifacts, sqlite_url: str, tmp_
         assert c.get("/v1/related", params={"q": "dog"}).status_code == 200
 
 
+def test_a_database_file_created_again_is_a_503(
+    artifacts: Artifacts, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Deleted, then created again empty by some new connection: pooled connections would still write to
+    the deleted file, so the service refuses rather than lose the records."""
+    import sqlite3
+
+    with TestClient(create_app(make_settings(artifacts, sqlite_url))) as c:
+        (tmp_path / "app.db").unlink()
+        sqlite3.connect(tmp_path / "app.db").close()  # what any new connection to the path does
+        r = c.post("/v1/feedback", json={"query": "dog", "shown": ["puppy"], "clicked": ["puppy"]})
+        assert r.status_code == 503 and "replaced" in r.json()["error"]["message"], r.text
+
+
 def export(c: TestClient, **params: str) -> str:
     r = c.get("/v1/admin/feedback/export", params=params, headers=AUTH)
     assert r.status_code == 200, r.text
