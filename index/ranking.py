@@ -5,7 +5,10 @@
     searcher.related("dog", k=10, ranking=ranking)
     searcher.related("dog", k=10, ranking=Ranking.cosine())   # cosine alone, nothing filtered
 
-A search fetches more candidates than asked (`fetch_for`), then `rank_candidates` orders and trims them:
+A search fetches more candidates than asked (`fetch_for`), then orders and trims them as follows. The
+served path does it on integer arrays (`index/phrase_table.py`, used by `index.search`); `rank_candidates`
+and `select` here are the same rules written plainly over (phrase, cosine, count) tuples: the specification
+that tests/index/test_phrase_table.py checks the fast path against.
 
 - candidates with a corpus count below `min_count`, or containing a denylisted word or phrase, are dropped;
 - a candidate equal to the query up to word order and plural is dropped (it is the query; without
@@ -82,7 +85,7 @@ class PhraseKey:
 
 @lru_cache(maxsize=1 << 17)
 def phrase_key(phrase: str) -> PhraseKey:
-    """The matching forms of a normalised phrase (cached: a served index sees the same candidates often)."""
+    """The matching forms of a normalised phrase (for the reference `select` and `Denylist.blocks_text`)."""
     folded = tuple(singular(t) for t in phrase.split(" "))
     return PhraseKey(frozenset(folded), tuple(sorted(folded)), folded)
 

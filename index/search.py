@@ -262,13 +262,14 @@ class PhraseSearcher:
         limit = min(self.num_phrases, ranking.widen_limit(k) or self.num_phrases)
         match = self._table.match(q.tokens)
         while True:
-            # an approximate search that ran out of candidates is not final while an exact one can follow
-            short = not (exact or self._exact_self) and self.vectors is not None and bool((ids < 0).any())
+            ran_out = bool((ids < 0).any())  # the search found fewer than `fetch` candidates
+            # an approximate search that ran out is not final while an exact one can follow
+            short = ran_out and not (exact or self._exact_self) and self.vectors is not None
             final = fetch >= limit and not short
             hits = self._hits(match, scores, ids, k, ranking, fill=final)
             if len(hits) == k or final or (fetch >= self.num_phrases and (exact or self._exact_self)):
                 return hits
-            if fetch >= self.num_phrases or (ids < 0).any():
+            if fetch >= self.num_phrases or ran_out:
                 exact = exact or self.vectors is not None  # the approximate index ran out of candidates
                 if not exact and not self._exact_self:
                     return hits
