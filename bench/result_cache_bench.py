@@ -83,7 +83,8 @@ def main() -> int:
         "--compare",
         action="append",
         default=[],
-        help="LABEL=CHECKOUT: also serve another commit's work tree (repeatable)",
+        help="LABEL=CHECKOUT[,INDEX]: also serve another commit's work tree (repeatable), with INDEX if "
+        "given (the same index in a format that commit reads)",
     )
     p.add_argument("--rounds", type=int, default=3, help="measurements of every pair (default 3)")
     p.add_argument("--duration", type=int, default=15, help="seconds per measurement (default 15)")
@@ -103,20 +104,21 @@ def main() -> int:
         "cycle": cycle_stream(phrases, args.seed),
         "zipf": zipf_stream(phrases, args.distinct, args.stream, args.zipf, args.seed),
     }
-    configs: list[tuple[str, Path, dict[str, str]]] = [
-        ("cache", ROOT, {}),
-        ("no-cache", ROOT, {"MMWE_RESULT_CACHE": "0"}),
+    configs: list[tuple[str, Path, dict[str, str], Path]] = [
+        ("cache", ROOT, {}, index),
+        ("no-cache", ROOT, {"MMWE_RESULT_CACHE": "0"}, index),
     ]
     for item in args.compare:
-        label, _, checkout = item.partition("=")
-        configs.append((label, Path(checkout).resolve(), {}))
+        label, _, spec = item.partition("=")
+        checkout, _, other_index = spec.partition(",")
+        configs.append((label, Path(checkout).resolve(), {}, Path(other_index) if other_index else index))
     servers: dict[str, tuple[Any, str]] = {}
     windows: list[dict[str, Any]] = []
     try:
-        for label, root, env in configs:
-            log(f"starting {label} ({root})")
+        for label, root, env, served in configs:
+            log(f"starting {label} ({root}, {served})")
             db = f"sqlite:///{args.work / f'cache-bench-{label}.db'}"
-            servers[label] = start_server(index, args.work, 2, db, root=root, extra_env=env)
+            servers[label] = start_server(served, args.work, 2, db, root=root, extra_env=env)
         for round_no in range(args.rounds):
             for label, (proc, base) in servers.items():
                 cpu = functools.partial(server_cpu_seconds, proc.pid)
@@ -141,7 +143,7 @@ def main() -> int:
         for proc, _ in servers.values():
             proc.wait(timeout=30)
     summary: dict[str, dict[str, Any]] = {}
-    for label, _, _ in configs:
+    for label, *_ in configs:
         for name in streams:
             mine = [w for w in windows if w["server"] == label and w["stream"] == name]
             rates = [w["cache_hit_rate"] for w in mine if w.get("cache_hit_rate") is not None]
@@ -157,7 +159,10 @@ def main() -> int:
             "cycle": "1,000 distinct, looped",
             "zipf": f"{args.stream:,} draws, s={args.zipf}, {args.distinct:,} distinct",
         },
-        "servers": {label: {"checkout": str(root), "env": env} for label, root, env in configs},
+        "servers": {
+            label: {"checkout": str(root), "env": env, "index": str(served)}
+            for label, root, env, served in configs
+        },
         "summary": summary,
         "windows": windows,
     }
