@@ -29,6 +29,7 @@ from app.db.access import Database
 from app.errors import install_error_handlers
 from app.evaluations.runner import EvaluationRunner, RunnerConfig
 from app.fast_path import RelatedFastPath
+from app.feedback.fast_path import FeedbackFastPath
 from app.feedback.writer import FeedbackWriter
 from app.gate import GateKeeper
 from app.launch import SnapshotStore, WorkerBoard
@@ -38,6 +39,7 @@ from app.rate_limit import RateLimit
 from app.registry import ModelRegistry
 from app.related_query import base_ranking
 from app.replicas import ReplicaSync
+from app.result_cache import ResultCache
 from app.routes import (
     admin,
     api_docs,
@@ -113,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.search_threads,
             max_pending=settings.max_concurrent_searches,
             timeout_s=settings.search_timeout_s,
+            cache=ResultCache(settings.result_cache),
         )
         database = Database(settings.resolved_database_url, settings.db_timeout_s, settings.db_threads)
         app.state.database = database
@@ -189,8 +192,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routers = (*queries, evaluations, feedback, benchmarks, admin, replicas, pages, api_docs)
     for module in routers:
         app.include_router(module.router)
-    if settings.fast_path:  # innermost of ours: inside the body limit and the metrics
+    if settings.fast_path:  # innermost of ours: inside the body limit, the feedback token and the metrics
         app.add_middleware(RelatedFastPath, state=app.state)
+        app.add_middleware(FeedbackFastPath, state=app.state)
     app.add_middleware(AdminGuard, settings=settings)  # 401/403 before an admin body is read
     image_limit = (settings.max_image_bytes + IMAGE_FORM_OVERHEAD, "MMWE_MAX_IMAGE_BYTES")
     app.add_middleware(

@@ -41,6 +41,7 @@ from app.launch import SnapshotStore, WorkerBoard, WorkerStatus
 from app.limits import SearchGuard
 from app.metrics import INDEX_GENERATION, INDEX_LOAD_FAILURES, MODEL_GENERATION
 from app.model_names import DEFAULT_MODEL
+from app.result_cache import ResultCache
 from index.artifacts import atomic_write
 from index.errors import ArtifactError, MmweError
 from index.ranking import Ranking
@@ -101,8 +102,16 @@ class SearchPool:
     a cheap approximate search (e.g. a 1M Flat: 128M multiply-adds) and GPU indexes go to the pool.
     """
 
-    def __init__(self, threads: int, omp_threads: int, max_pending: int = 32, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        threads: int,
+        omp_threads: int,
+        max_pending: int = 32,
+        timeout_s: float = 5.0,
+        cache: ResultCache | None = None,
+    ) -> None:
         self.guard = SearchGuard(max_pending, timeout_s)  # 503 above max_pending, 504 past timeout_s
+        self.cache = cache if cache is not None else ResultCache(0)  # app/result_cache.py
         # OpenMP's thread count is per calling thread: each pool thread sets its own (MMWE_SEARCH_THREADS),
         # otherwise FAISS would start (and spin) a team of all cores for every search.
         self._executor = ThreadPoolExecutor(
@@ -125,13 +134,22 @@ class SearchPool:
     async def related(
         self, searcher: PhraseSearcher, text: str, k: int, *, ranking: Ranking, exact: bool
     ) -> Related:
-        """`searcher.related(text, k, ...)`, on the event loop when it is small (see the class)."""
+        """`searcher.related(text, k, ...)`, on the event loop when it is small (see the class), or the
+        answer the result cache holds for the same index and inputs."""
+        cache = self.cache
+        key = (text, k, ranking, id(ranking.denylist), exact)  # Ranking's equality leaves the denylist out
+        if cache.enabled:
+            cached = cache.get(searcher, key)
+            if cached is not None:
+                return cached
         work = searcher.search_work
+        found: Related | None = None
         if not exact and work is not None and work <= INLINE_MAX_WORK:
             found = searcher.related_first(text, k, ranking=ranking)
-            if found is not None:
-                return found
-        return await self.run(searcher.related, text, k, ranking=ranking, exact=exact)
+        if found is None:
+            found = await self.run(searcher.related, text, k, ranking=ranking, exact=exact)
+        cache.put(searcher, key, found)
+        return found
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

@@ -78,7 +78,8 @@ class Settings(BaseSettings):
     )
     fast_path: bool = Field(
         default=True,
-        description="Answer plain valid GET /v1/related requests below FastAPI's routing (app/fast_path.py).",
+        description="Answer plain valid GET /v1/related and POST /v1/feedback requests below FastAPI's "
+        "routing (app/fast_path.py, app/feedback/fast_path.py).",
     )
     opentelemetry: bool = Field(
         default=False,
@@ -177,6 +178,12 @@ class Settings(BaseSettings):
     )
     search_timeout_s: float = Field(
         default=5.0, gt=0, le=300, description="Deadline of one search in the pool (504 past it)."
+    )
+    result_cache: int = Field(
+        default=8192,
+        ge=0,
+        le=10_000_000,
+        description="Related-query answers kept per worker and loaded index (LRU; 0 = no cache).",
     )
     max_concurrent_searches: int = Field(
         default=32,

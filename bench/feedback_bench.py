@@ -141,7 +141,10 @@ def measure(args: argparse.Namespace, index: Path, database_url: str) -> dict[st
     phrases = [line.split("\t")[0] for line in (args.work / f"phrases-{args.num_phrases}.tsv").open()]
     bodies = feedback_bodies(phrases, 1000, args.seed)
     load_at_start = [round(x, 2) for x in os.getloadavg()]
-    proc, base = load_bench.start_server(index, args.work, args.workers, database_url)
+    env = dict(item.split("=", 1) for item in args.server_env)
+    proc, base = load_bench.start_server(
+        index, args.work, args.workers, database_url, root=args.app_root, extra_env=env
+    )
     cpu = functools.partial(load_bench.server_cpu_seconds, proc.pid)
     try:
         log("warm-up (3 s of each)")
@@ -168,7 +171,7 @@ def measure(args: argparse.Namespace, index: Path, database_url: str) -> dict[st
         "config": {
             k: (str(v) if isinstance(v, Path) else v)
             for k, v in vars(args).items()
-            if k not in ("out", "pg_url", "work")
+            if k not in ("out", "pg_url", "work", "app_root")
         },
         "commit": git_commit(),
         "database": "sqlite" if args.sqlite else "postgresql",
@@ -214,6 +217,18 @@ def main() -> int:
     )
     p.add_argument("--duration", type=int, default=20, help="seconds per window (default 20)")
     p.add_argument("--repeats", type=int, default=3, help="pairs of windows (default 3)")
+    p.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        help="KEY=VALUE setting of the server only, e.g. MMWE_RESULT_CACHE=0 (repeatable)",
+    )
+    p.add_argument(
+        "--app-root",
+        type=Path,
+        default=load_bench.ROOT,
+        help="checkout whose app is served (another commit's work tree; default this one)",
+    )
     p.add_argument("--out", type=Path, help="also write the JSON here")
     args = p.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)

@@ -196,9 +196,18 @@ def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int
 
 
 def start_server(
-    index: Path, work: Path, workers: int, database_url: str | None = None
+    index: Path,
+    work: Path,
+    workers: int,
+    database_url: str | None = None,
+    *,
+    root: Path = ROOT,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """`python -m app serve` on a free loopback port, migrated first (SQLite in `work` unless given a URL)."""
+    """`python -m app serve` on a free loopback port, migrated first (SQLite in `work` unless given a URL).
+
+    `root`: the checkout whose app is served (another commit's worktree, to compare two in one run);
+    `extra_env`: settings for this server only (e.g. MMWE_RESULT_CACHE=0)."""
     port = free_port()
     env = dict(
         os.environ,
@@ -207,18 +216,20 @@ def start_server(
         MMWE_ADMIN_TOKEN=TOKEN,
         MMWE_LOG_LEVEL="warning",
         MMWE_DATA_DIR=str(work),
+        PYTHONPATH=str(root),
+        **(extra_env or {}),
     )
     subprocess.run(
         [sys.executable, "-m", "app", "db", "upgrade"],
         env=env,
-        cwd=ROOT,
+        cwd=root,
         check=True,
         stdout=subprocess.DEVNULL,
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
-        cwd=ROOT,
+        cwd=root,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 300

@@ -20,7 +20,8 @@ that tests/index/test_phrase_table.py checks the fast path against.
   "of" do not count) are kept (`include`), capped at
   `compound_share` of k (`limit`, the rest are associations) or dropped (`exclude`).
 
-The default constants were chosen on the development relatedness sets (bench/ranking_bench.py, docs/api.md).
+The default constants were chosen on the development relatedness sets and checked on the image-derived dev
+triplets (bench/ranking_bench.py, docs/api.md "Ranking").
 """
 
 from __future__ import annotations

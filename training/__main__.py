@@ -14,7 +14,7 @@ from index import commands
 COMMAND_MODULES = [
     "training.corpus.prepare_cli",
     "training.features.cli",
-    "training.train",
+    "training.train_cli",
     "training.word2vec",
     "training.evaluate_cli",
     "training.image_export",

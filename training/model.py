@@ -53,12 +53,15 @@ class ModelConfig:
     image_loss_weight: float = 0.1  # lambda of Models B and C (the paper does not give it)
     embed_init_std: float = 0.1  # N(0, 1) barely moves in a few epochs (REFERENCE.md §1); 0.1 learns
     gate_bias: float = 1.0  # reset and update gate biases of the GRU
+    dropout: float = 0.0  # on the GRU's input embeddings and on its outputs, training only (`dropout`)
 
     def __post_init__(self) -> None:
         if self.kind not in MODEL_KINDS:
             raise ValueError(f"unknown model kind {self.kind!r}; choose one of {', '.join(MODEL_KINDS)}")
         if self.softmax not in ("auto", "full", "sampled"):
             raise ValueError(f"softmax must be auto, full or sampled, not {self.softmax!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
 
     @property
     def uses_images(self) -> bool:
@@ -102,6 +105,18 @@ def negative_log_probs(counts: torch.Tensor) -> torch.Tensor:
     if float(weights.sum()) <= 0:
         weights = torch.ones_like(weights)
     return (weights / weights.sum()).float()
+
+
+def dropout(x: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Inverted dropout: zero each element with probability p, scale the rest by 1 / (1 - p).
+
+    The mask comes from `generator` (the trainer's seeded generator, saved in checkpoints), so a resumed
+    run draws the same masks as an uninterrupted one.
+    """
+    if p <= 0.0:
+        return x
+    keep = torch.empty(x.shape, dtype=torch.float32, device=x.device).bernoulli_(1.0 - p, generator=generator)
+    return x * (keep / (1.0 - p)).to(x.dtype)
 
 
 class MultimodalGRU(nn.Module):
@@ -171,10 +186,14 @@ class MultimodalGRU(nn.Module):
         features: torch.Tensor | None,
         has_image: torch.Tensor | None,
         emb: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        drop: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Return (embeddings [B,T,E], GRU outputs [B,T,H], image projection or None).
 
-        `emb` passes embeddings already gathered for `inputs`. In float32 on the CPU the GRU runs through
+        `emb` passes embeddings already gathered for `inputs`. With `drop` (training) the GRU reads the
+        embeddings through dropout (`config.dropout`, masks from `generator`); the embeddings returned are
+        undropped (Model C's image term uses them). In float32 on the CPU the GRU runs through
         `training.gru.gru_sequence` (same function, faster backward); on GPUs (cuDNN) and under autocast
         through `nn.GRU`.
         """
@@ -186,10 +205,11 @@ class MultimodalGRU(nn.Module):
             proj = self.image_projection(features, has_image)
             if self.config.image_sets_h0:
                 h0 = proj.unsqueeze(0).contiguous()  # [1, B, H]
-        if emb.device.type == "cpu" and not torch.is_autocast_enabled("cpu"):
-            out = gru_sequence(self.gru, emb, h0)  # [B, T, H]
+        x = dropout(emb, self.config.dropout, generator) if drop else emb  # [B, T, E]
+        if x.device.type == "cpu" and not torch.is_autocast_enabled("cpu"):
+            out = gru_sequence(self.gru, x, h0)  # [B, T, H]
         else:
-            out, _ = self.gru(emb, h0)  # [B, T, H]
+            out, _ = self.gru(x, h0)  # [B, T, H]
         return emb, out, proj
 
     def forward(
@@ -202,7 +222,11 @@ class MultimodalGRU(nn.Module):
         full_softmax: bool | None = None,
         generator: torch.Generator | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Training losses: `loss` = `nll` (mean over real tokens) + lambda * `image` (Models B and C)."""
+        """Training losses: `loss` = `nll` (mean over real tokens) + lambda * `image` (Models B and C).
+
+        In training mode with `config.dropout` > 0, dropout (masks from `generator`) applies to the GRU's
+        input embeddings and to the GRU outputs that predict the next word, not to Model B's final state.
+        """
         steps = torch.arange(inputs.shape[1], device=inputs.device)
         mask = steps.unsqueeze(0) < lengths.unsqueeze(1)  # [B, T]
         y = targets[mask]  # [N]
@@ -215,8 +239,9 @@ class MultimodalGRU(nn.Module):
             rows = F.embedding(torch.cat([inputs.reshape(-1), y, neg]), self.embedding.weight)
             emb = rows[: inputs.numel()].view(*inputs.shape, -1)  # [B, T, E]
             out_rows = rows[inputs.numel() :]  # [N + K, E]
-        emb, out, proj = self.encode(inputs, features, has_image, emb)
-        z = self.fc(out[mask])  # [N, E]  only real tokens
+        emb, out, proj = self.encode(inputs, features, has_image, emb, generator, drop=self.training)
+        h = out[mask]  # [N, H]  only real tokens
+        z = self.fc(dropout(h, self.config.dropout, generator) if self.training else h)  # [N, E]
         nll = self.full_nll(z, y) if neg is None else self.sampled_nll(z, y, neg, out_rows)
         image = torch.zeros((), device=inputs.device)
         if proj is not None and has_image is not None:

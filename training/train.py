@@ -11,12 +11,11 @@ continues an interrupted run exactly where it stopped. The loop is the importabl
 
 from __future__ import annotations
 
-import argparse
 import copy
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +32,9 @@ from training.checkpoint import load_checkpoint, save_checkpoint, save_json
 from training.data import BatchStream, open_features
 from training.device import pick_device, pick_precision
 from training.image_export import features_identity, image_part
-from training.init_embeddings import INIT_SCALES, InitReport, aligned_init
-from training.model import MODEL_KINDS, ModelConfig, MultimodalGRU
+from training.init_embeddings import InitReport, aligned_init
+from training.model import ModelConfig, MultimodalGRU
+from training.optim import LrSchedule, OptimError, make_optimizer, planned_steps
 
 
 @dataclass
@@ -46,6 +46,10 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     optimizer: str = "sgd"  # sgd | adam | adagrad
     lr: float = 1.0
+    weight_decay: float = 0.0  # matrices only; AdamW for adam (training/optim.py)
+    lr_schedule: str = "constant"  # constant | cosine | linear, per optimiser step over the planned steps
+    warmup_steps: int = 0  # linear warmup steps before the schedule
+    embed_lr_scale: float = 1.0  # lr multiplier of the word-embedding matrix (the output matrix if shared)
     batch_size: int = 256
     clip: float = 10.0
     epochs: int = 20  # upper bound; early stopping usually ends sooner
@@ -66,7 +70,7 @@ class TrainConfig:
         None  # mmwe.embeddings artifact to start E from (training/init_embeddings.py)
     )
     init_scale: str = "std"  # std: rescale imported vectors to the init's std; none: as they are
-    preset: str | None = None  # recorded only: the CLI's --preset fills the flags above (PRESETS)
+    preset: str | None = None  # recorded only: --preset fills the flags above (train_cli.PRESETS)
     resume: bool = False
     progress: bool = True
 
@@ -102,21 +106,15 @@ def _setup_distributed(device: torch.device) -> _Dist:
     return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def _make_optimizer(name: str, params: Any, lr: float) -> torch.optim.Optimizer:
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    if name == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr)
-    raise TrainingError(f"unknown optimizer {name!r} (sgd, adam or adagrad)")
-
-
 _RESUME_KEYS = (
     "corpus",
     "features",
     "optimizer",
     "lr",
+    "weight_decay",
+    "lr_schedule",
+    "warmup_steps",
+    "embed_lr_scale",
     "batch_size",
     "max_len",
     "seed",
@@ -198,7 +196,17 @@ class _Trainer:
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.module = DistributedDataParallel(self.model, device_ids=ids)
-        self.optimizer = _make_optimizer(cfg.optimizer, self.model.parameters(), cfg.lr)
+        try:
+            self.optimizer = make_optimizer(
+                cfg.optimizer,
+                self.model,
+                self.model.embedding.weight,
+                cfg.lr,
+                weight_decay=cfg.weight_decay,
+                embed_lr_scale=cfg.embed_lr_scale,
+            )
+        except OptimError as exc:
+            raise TrainingError(str(exc)) from exc
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.precision == "fp16")
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(cfg.seed * 1000 + self.dist.rank)
@@ -230,6 +238,18 @@ class _Trainer:
             if has_val
             else None
         )
+        stream = self.train_stream
+        self.schedule = LrSchedule(
+            cfg.lr_schedule,
+            cfg.warmup_steps,
+            planned_steps(
+                cfg.epochs,
+                stream.batches_per_rank(),
+                stream.num_tokens + stream.num_sentences,  # targets include <eos>
+                cfg.max_steps,
+                cfg.max_tokens,
+            ),
+        )
         self.state = TrainState()
         self.best_model: dict[str, torch.Tensor] | None = None
         self.ckpt_dir = cfg.checkpoint_path
@@ -241,6 +261,7 @@ class _Trainer:
         data["precision_used"] = self.precision
         data["init"] = self.init_report.to_dict() if self.init_report else None
         data["world_size"] = self.dist.world_size
+        data["schedule"] = self.schedule.to_dict()
         return data
 
     def save(self) -> None:
@@ -252,6 +273,7 @@ class _Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "generator": self.generator.get_state(),
+            "schedule": self.schedule.to_dict(),
             "state": asdict(self.state),
         }
         save_checkpoint(self.ckpt_dir / "last.pt", state)
@@ -265,9 +287,17 @@ class _Trainer:
         ckpt = load_checkpoint(path)
         old = ckpt["config"]
         new = self._config_json()
-        diffs = [k for k in _RESUME_KEYS if old.get(k) != new.get(k)] + [
-            f"model.{k}" for k in new["model"] if old["model"].get(k) != new["model"][k]
+        # keys a checkpoint of an older version lacks count as their default
+        cfg_defaults, model_defaults = TrainConfig(corpus="", out="").to_dict(), ModelConfig().to_dict()
+        diffs = [k for k in _RESUME_KEYS if old.get(k, cfg_defaults[k]) != new.get(k)] + [
+            f"model.{k}" for k in new["model"] if old["model"].get(k, model_defaults[k]) != new["model"][k]
         ]
+        saved_schedule = LrSchedule(**ckpt.get("schedule", self.schedule.to_dict()))
+        if self.schedule.kind != "constant" and saved_schedule != self.schedule:
+            diffs.append(
+                f"planned schedule steps ({saved_schedule.total_steps} saved, "
+                f"{self.schedule.total_steps} now)"
+            )
         if diffs:
             raise TrainingError(f"{path}: cannot resume, the configuration differs in {', '.join(diffs)}")
         self.model.load_state_dict(ckpt["model"])
@@ -381,6 +411,7 @@ class _Trainer:
                 b.inputs, b.targets, b.lengths, b.features, b.has_image, generator=self.generator
             )
         self.optimizer.zero_grad(set_to_none=True)
+        self.schedule.apply(self.optimizer, self.state.global_step)
         self.scaler.scale(out["loss"]).backward()
         self.scaler.unscale_(self.optimizer)
         if self.cfg.clip > 0:
@@ -490,141 +521,3 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     finally:
         if trainer.dist.enabled and dist.is_initialized():
             dist.destroy_process_group()
-
-
-# ---- command line ----------------------------------------------------------------------------------------
-def add_parser(subparsers: Any) -> None:
-    p: argparse.ArgumentParser = subparsers.add_parser(
-        "train",
-        help="train a GRU embedding model (text, a, a-noshare, b, c)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    d, m = TrainConfig(corpus="", out=""), ModelConfig(kind="text")
-    p.add_argument("--model", choices=MODEL_KINDS, default="a", help="model variant (default a)")
-    p.add_argument(
-        "--preset",
-        choices=sorted(PRESETS),
-        help="named recipe for the optimisation flags left at their defaults; small = "
-        + ", ".join(f"{k} {v}" for k, v in PRESETS["small"].items())
-        + " (docs/training.md; use with --init-embeddings)",
-    )
-    p.add_argument("--corpus", required=True, help="prepared corpus directory (mmwe.corpus)")
-    p.add_argument(
-        "--features", help="image feature directory (mmwe.features); required except for --model text"
-    )
-    p.add_argument("--out", required=True, help="embeddings artifact directory to write (mmwe.embeddings)")
-    p.add_argument("--checkpoint-dir", help="where checkpoints go (default <out>.ckpt)")
-    p.add_argument("--resume", action="store_true", help="continue from <checkpoint-dir>/last.pt if present")
-    p.add_argument(
-        "--embed-dim", type=int, default=m.embed_dim, help="word embedding size (default %(default)s)"
-    )
-    p.add_argument(
-        "--hidden-dim", type=int, default=m.hidden_dim, help="GRU state size (default %(default)s)"
-    )
-    p.add_argument(
-        "--num-negatives", type=int, default=m.num_negatives, help="sampled-softmax negatives per batch"
-    )
-    p.add_argument(
-        "--softmax",
-        choices=("auto", "full", "sampled"),
-        default=m.softmax,
-        help="auto: exact softmax when the vocabulary <= --full-softmax-max-vocab, else sampled",
-    )
-    p.add_argument(
-        "--full-softmax-max-vocab", type=int, default=m.full_softmax_max_vocab, help="see --softmax"
-    )
-    p.add_argument(
-        "--image-loss-weight", type=float, default=m.image_loss_weight, help="lambda of models b and c"
-    )
-    p.add_argument("--embed-init-std", type=float, default=m.embed_init_std, help="std of the embedding init")
-    p.add_argument("--optimizer", choices=("sgd", "adam", "adagrad"), default=d.optimizer, help="default sgd")
-    p.add_argument("--lr", type=float, default=d.lr, help="learning rate (default %(default)s)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="sentences per batch and rank")
-    p.add_argument("--clip", type=float, default=d.clip, help="gradient-norm clipping, 0 = off (default 10)")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs (default %(default)s)")
-    p.add_argument(
-        "--patience", type=int, default=d.patience, help="evaluations without improvement before stop"
-    )
-    p.add_argument("--min-delta", type=float, default=d.min_delta, help="smallest val-loss drop that counts")
-    p.add_argument("--max-minutes", type=float, help="stop after this much training time (budget)")
-    p.add_argument("--max-tokens", type=int, help="stop after this many training tokens (budget)")
-    p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (budget)")
-    p.add_argument(
-        "--eval-every", type=int, default=0, help="also validate every N steps (default: per epoch)"
-    )
-    p.add_argument(
-        "--checkpoint-every", type=int, default=d.checkpoint_every, help="save last.pt every N steps"
-    )
-    p.add_argument("--max-len", type=int, default=d.max_len, help="truncate sentences to this many words")
-    p.add_argument("--seed", type=int, default=0, help="random seed (init, data order, negatives)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
-    p.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda, cuda:1, ...")
-    p.add_argument(
-        "--precision",
-        choices=("auto", "fp32", "bf16", "fp16"),
-        default="auto",
-        help="auto: bf16 autocast on GPUs and on CPUs with AMX/AVX512-BF16, else fp32",
-    )
-    p.add_argument(
-        "--init-embeddings",
-        help="mmwe.embeddings artifact (e.g. word2vec of the same corpus) to start the word embeddings from; "
-        "aligned by word, words it lacks keep the random init",
-    )
-    p.add_argument(
-        "--init-scale",
-        choices=INIT_SCALES,
-        default=d.init_scale,
-        help="std: rescale the imported vectors so their std equals --embed-init-std (default); none: as is",
-    )
-    p.add_argument("--val-split", default="val", help="split used for validation (default val)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run_cli)
-
-
-# Named recipes. A preset replaces the values of the flags left at their defaults; flags given explicitly win.
-# `small` is the recipe measured in docs/training.md for corpora of 50k-300k sentences on a few CPU cores;
-# pair it with --init-embeddings (a word2vec artifact of the same corpus).
-PRESETS: dict[str, dict[str, Any]] = {
-    "small": {"optimizer": "adam", "lr": 0.002, "epochs": 2, "patience": 1},
-}
-
-
-def apply_preset(args: argparse.Namespace) -> None:
-    """Fill the flags still at their TrainConfig default from `args.preset` (no-op without one)."""
-    name = getattr(args, "preset", None)
-    if not name:
-        return
-    if name not in PRESETS:
-        raise TrainingError(f"unknown preset {name!r} (choose one of {', '.join(PRESETS)})")
-    defaults = TrainConfig(corpus="", out="")
-    for key, value in PRESETS[name].items():
-        if getattr(args, key) == getattr(defaults, key):
-            setattr(args, key, value)
-
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    apply_preset(args)
-    model = ModelConfig(
-        kind=args.model,
-        embed_dim=args.embed_dim,
-        hidden_dim=args.hidden_dim,
-        num_negatives=args.num_negatives,
-        softmax=args.softmax,
-        full_softmax_max_vocab=args.full_softmax_max_vocab,
-        image_loss_weight=args.image_loss_weight,
-        embed_init_std=args.embed_init_std,
-    )
-    names = {f.name for f in fields(TrainConfig)} - {"model", "progress"}
-    values = {n: getattr(args, n) for n in names if hasattr(args, n)}
-    return TrainConfig(model=model, progress=not args.no_progress, **values)
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    metrics = train(config_from_args(args))
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(
-            f"wrote {args.out}: best val loss {metrics['best_val_loss']}, {metrics['train_tokens']:,} tokens "
-            f"in {metrics['train_seconds']:.0f} s ({metrics['tokens_per_second']} tokens/s)"
-        )
-    return 0

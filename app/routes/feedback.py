@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
+from starlette.datastructures import State
 
 from app.deps import AdminDep, DatabaseDep
 from app.errors import Unprocessable
@@ -38,14 +39,19 @@ async def post_feedback(request: Request, body: FeedbackRequest) -> FeedbackAcce
     subset of `shown`, possibly empty), the `model` name that served them (default "default") and an opaque
     `session` id. The service adds the time and the index serving now; it stores no address. Click
     benchmarks (`POST /v1/admin/benchmarks`) are built from these records."""
-    models: ModelRegistry = request.app.state.models
+    return FeedbackAccepted(id=await record_feedback(request.app.state, body))
+
+
+async def record_feedback(state: State, body: FeedbackRequest) -> int:
+    """Store one validated record with the index now serving its model; its id once committed (the
+    route's work, also done by app/feedback/fast_path.py)."""
+    models: ModelRegistry = state.models
     holder = models.holders.get(body.model)  # a model no longer served: stored without its index
     source = holder.source if holder is not None else None
     index_name = source.name if source is not None else None
     generation = holder.generation if holder is not None and source is not None else None
-    writer: FeedbackWriter = request.app.state.feedback_writer  # group commit (app/feedback/writer.py)
-    feedback_id = await writer.add(store.feedback_values(body, index_name, generation))
-    return FeedbackAccepted(id=feedback_id)
+    writer: FeedbackWriter = state.feedback_writer  # group commit (app/feedback/writer.py)
+    return await writer.add(store.feedback_values(body, index_name, generation))
 
 
 @router.get(

@@ -12,7 +12,8 @@ from index.artifacts import load_embeddings, write_embeddings
 from tests.training.test_train import WORDS, config, corpus  # noqa: F401  (fixture)
 from training.__main__ import build_parser
 from training.init_embeddings import InitEmbeddingsError, aligned_init
-from training.train import PRESETS, TrainConfig, TrainingError, config_from_args, train
+from training.train import TrainConfig, TrainingError, train
+from training.train_cli import PRESETS, config_from_args
 
 
 def write_vectors(path: Path, words: list[str], vectors: np.ndarray) -> Path:
