@@ -3,7 +3,7 @@
     python bench/train_bench.py                 # quick (minutes): E128/H512, batch 256, sampled softmax
     python bench/train_bench.py --precisions fp32,bf16 --full-softmax    # + bf16 anywhere, exact softmax
     python bench/train_bench.py --steps 20 --threads 2 --vocab 50000
-    python bench/train_bench.py --corpus data/exp/flickr8k_coco --features data/exp/features --real-steps 60
+    python bench/train_bench.py --corpus data/exp/flickr8k_coco --features data/exp/features   # + real loop
 
 Times complete optimiser steps (forward, backward, clipping, SGD update) of `MultimodalGRU` on synthetic
 batches whose sentence lengths follow a caption-like distribution (8-20 words, as length bucketing produces
@@ -22,30 +22,44 @@ backward, the FC layer, the sampled softmax; the per-sentence image layer of Mod
 into the fp32 matrix-product speed measured here for the two shapes that dominate it (the per-step
 recurrent product [B, H] x [H, 3H], and the large products over all steps) gives the rate no implementation
 of this model can beat in fp32 on this CPU.
+
+`--corpus DIR [--features DIR]` also times the real loop (`real_corpus` in the JSON): the training step of
+`training.train` (Adam, clipping) on the corpus's own batches (length bucketing, batch building and
+feature gathers included), Model A (text without `--features`), exact and sampled softmax, fp32; blocks of
+`--real-steps` steps alternate between the two (`--real-repeats` each, medians reported) and are compared
+with the synthetic fp32 step of the same run (`ratio_to_synthetic_step`). It also reports the corpus's
+counted work (tokens per step, padding, FLOPs per token and the fp32 ceiling for each softmax) and one
+validation pass's share of an epoch's CPU time.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
 import os
 import statistics
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+from training.data import Batch  # noqa: E402
 from training.device import pick_precision  # noqa: E402
-from training.model import ModelConfig, MultimodalGRU  # noqa: E402
-from training.train import TrainConfig, train  # noqa: E402
+from training.model import ModelConfig, ModelKind, MultimodalGRU  # noqa: E402
+from training.train import TrainConfig, _Trainer  # noqa: E402
 
 LENGTHS = list(range(8, 21))  # words per sentence in a bucketed batch (+1 for <eos>)
 
 
-def bench_one(kind: str, softmax: str, precision: str, args: argparse.Namespace) -> dict[str, Any]:
+def bench_one(kind: ModelKind, softmax: str, precision: str, args: argparse.Namespace) -> dict[str, Any]:
     torch.manual_seed(0)
     feature_dim = 0 if kind == "text" else 1280
     cfg = ModelConfig(
@@ -61,7 +75,7 @@ def bench_one(kind: str, softmax: str, precision: str, args: argparse.Namespace)
     model = MultimodalGRU(cfg, counts)
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     gen = torch.Generator().manual_seed(0)
-    b = args.batch_size
+    b: int = args.batch_size
 
     def step(width: int) -> int:
         inputs = torch.randint(4, args.vocab, (b, width), generator=gen)
@@ -129,46 +143,132 @@ def matmul_bound(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def bench_real(args: argparse.Namespace) -> list[dict[str, Any]] | None:
-    """The real loop (`training.train.train`: data loading, feature gathers, optimiser) on a prepared corpus,
-    Model A with the exact and the sampled softmax, `--real-steps` steps each, no validation. None (skipped)
-    when `--corpus` is not given or not there."""
+def _batches(trainer: _Trainer, seed: int) -> Iterator[Batch]:
+    """The training batches of epochs 0, 1, 2, ... as the loop sees them."""
+    for epoch in itertools.count():
+        yield from trainer.train_stream.epoch(seed, epoch)
+
+
+def _real_counts(trainer: _Trainer, args: argparse.Namespace, gflops: float) -> dict[str, Any]:
+    """Counted work of one epoch: tokens per step, padding, sentence lengths, FLOPs per token (full and
+    sampled softmax) and the fp32 rate they allow at the measured matrix-product speed."""
+    stream = trainer.train_stream
+    width_tokens = real_tokens = steps = 0
+    for shard, idx in stream.global_plan(0, 0):
+        offsets = stream.shards[shard].offsets
+        lengths = np.minimum(offsets[idx + 1] - offsets[idx], stream.max_len) + 1  # + <eos>
+        width_tokens += int(lengths.max()) * len(idx)
+        real_tokens += int(lengths.sum())
+        steps += 1
+    e, h, k = args.embed_dim, args.hidden_dim, args.negatives
+    v = trainer.model_config.vocab_size
+    base = 3 * (2 * 3 * h * (e + h)) + 3 * 2 * h * e  # GRU and FC, forward and backward
+    flops = {"full": base + 3 * 2 * v * e, "sampled": base + 3 * 2 * k * e}
+    return {
+        "vocab": v,
+        "train_sentences": stream.num_sentences,
+        "train_tokens_per_epoch": real_tokens,
+        "steps_per_epoch": steps,
+        "tokens_per_step": round(real_tokens / steps, 1),
+        "tokens_per_sentence": round(real_tokens / stream.num_sentences, 2),
+        "padding_fraction": round(1 - real_tokens / width_tokens, 4),
+        "flops_per_token": flops,
+        "fp32_tokens_per_s_ceiling": {name: round(gflops * 1e9 / f) for name, f in flops.items()},
+    }
+
+
+def bench_real(args: argparse.Namespace, synthetic: dict[str, Any], gflops: float) -> dict[str, Any] | None:
+    """The real loop on a prepared corpus: `_Trainer.step` (Adam 0.002, clipping) on the batches of
+    `training.data.BatchStream` (batch building and feature gathers included), Model A (the text model
+    without `--features`) with the exact and the sampled softmax, fp32. After `--real-warmup` steps each,
+    `--real-repeats` blocks of `--real-steps` steps alternate between the two softmaxes (full, sampled,
+    full, ...) over the same batches; the medians of the blocks are reported, with the ratio to the
+    synthetic step of the same run. One validation pass (exact softmax) gives its share of an epoch.
+    None (skipped) when `--corpus` is not given or not there."""
     if not args.corpus or not (Path(args.corpus) / "manifest.json").exists():
         return None
-    import tempfile
-
-    out = []
-    for softmax in ("full", "sampled"):
-        with tempfile.TemporaryDirectory(prefix="mmwe-train-bench-") as tmp:
-            model = ModelConfig(kind="a" if args.features else "text", softmax=softmax)
+    kind: ModelKind = "a" if args.features else "text"
+    trainers: dict[str, _Trainer] = {}
+    with tempfile.TemporaryDirectory(prefix="mmwe-train-bench-") as tmp:
+        for softmax in ("full", "sampled"):
+            model = ModelConfig(
+                kind=kind,
+                embed_dim=args.embed_dim,
+                hidden_dim=args.hidden_dim,
+                num_negatives=args.negatives,
+                softmax=softmax,
+            )
             cfg = TrainConfig(
                 corpus=args.corpus,
                 features=args.features,
-                out=str(Path(tmp) / "emb"),
+                out=str(Path(tmp) / softmax),
                 model=model,
                 optimizer="adam",
                 lr=0.002,
-                max_steps=args.real_steps,
-                checkpoint_every=0,
+                batch_size=args.batch_size,
                 threads=args.threads,
+                device="cpu",
                 precision="fp32",
-                val_split="none",
                 progress=False,
             )
-            cpu0 = time.process_time()
-            metrics = train(cfg)
-            cpu = time.process_time() - cpu0
-        out.append(
+            with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the JSON
+                trainers[softmax] = _Trainer(cfg)
+    counts = _real_counts(trainers["full"], args, gflops)
+    streams = {name: _batches(t, 0) for name, t in trainers.items()}
+    for name, trainer in trainers.items():
+        for _ in range(args.real_warmup):
+            trainer.step(next(streams[name]))
+    blocks: dict[str, list[tuple[int, float, float]]] = {name: [] for name in trainers}
+    for _ in range(args.real_repeats):
+        for name, trainer in trainers.items():
+            tokens, t0, c0 = 0, time.perf_counter(), time.process_time()
+            for _ in range(args.real_steps):
+                tokens += trainer.step(next(streams[name]))[1]  # batch building is inside the timing
+            blocks[name].append((tokens, time.perf_counter() - t0, time.process_time() - c0))
+    val = trainers["full"]
+    c0 = time.process_time()
+    val_loss = val.validate()
+    val_cpu = time.process_time() - c0
+    val_tokens = val.val_stream.num_tokens + val.val_stream.num_sentences if val.val_stream else 0
+    synth = synthetic.get(kind)
+    results = []
+    for name, runs in blocks.items():
+        rate = statistics.median(t / wall for t, wall, _ in runs)
+        cpu_rate = statistics.median(t / cpu for t, _, cpu in runs)
+        epoch_cpu = counts["train_tokens_per_epoch"] / cpu_rate
+        results.append(
             {
-                "model": model.kind,
-                "softmax": softmax,
-                "steps": metrics["global_step"],
-                "tokens": metrics["train_tokens"],
-                "tokens_per_s": metrics["tokens_per_second"],
-                "tokens_per_cpu_s_x_threads": round(metrics["train_tokens"] / cpu * args.threads),
+                "model": kind,
+                "softmax": name,
+                "steps_per_block": args.real_steps,
+                "blocks": len(runs),
+                "tokens_per_s_median": round(rate),
+                "tokens_per_s_blocks": [round(t / wall) for t, wall, _ in runs],
+                "tokens_per_cpu_s_median": round(cpu_rate),
+                "tokens_per_cpu_s_x_threads_median": round(cpu_rate * args.threads),
+                "ratio_to_synthetic_step": round(rate / synth["tokens_per_s_median"], 2) if synth else None,
+                "ratio_to_synthetic_step_cpu": round(
+                    cpu_rate * args.threads / synth["tokens_per_cpu_s_x_threads_median"], 2
+                )
+                if synth
+                else None,
+                "fp32_ceiling_fraction": round(rate / counts["fp32_tokens_per_s_ceiling"][name], 2),
+                "validation_share_of_epoch_cpu": round(val_cpu / (epoch_cpu + val_cpu), 3)
+                if val_tokens
+                else None,
             }
         )
-    return out
+    return {
+        "corpus": counts,
+        "synthetic_reference": synth,
+        "results": results,
+        "validation": {
+            "tokens": val_tokens,
+            "cpu_s": round(val_cpu, 2),
+            "tokens_per_cpu_s": round(val_tokens / val_cpu) if val_tokens else None,
+            "loss": val_loss,
+        },
+    }
 
 
 def main() -> None:
@@ -193,8 +293,15 @@ def main() -> None:
         "--corpus", help="also time the real training loop on this prepared corpus (skipped if absent)"
     )
     p.add_argument("--features", help="its image features (Model A); without: the text model")
+    p.add_argument("--real-steps", type=int, default=30, help="real-loop steps per timed block (default 30)")
     p.add_argument(
-        "--real-steps", type=int, default=60, help="steps of the real loop per softmax (default 60)"
+        "--real-repeats",
+        type=int,
+        default=5,
+        help="timed blocks per softmax, alternating full and sampled; medians reported (default 5)",
+    )
+    p.add_argument(
+        "--real-warmup", type=int, default=3, help="untimed real-loop steps per softmax first (default 3)"
     )
     args = p.parse_args()
     if args.precisions is None:
@@ -231,8 +338,9 @@ def main() -> None:
         "target_tokens_per_s": 20_000,
         "best_sampled_tokens_per_s": best,
         "meets_target": best >= 20_000,
-        "real_corpus": bench_real(args),
     }
+    synthetic = {r["model"]: r for r in results if r["softmax"] == "sampled" and r["precision"] == "fp32"}
+    summary["real_corpus"] = bench_real(args, synthetic, bound["fp32_gflops_batched_shape"])
     print(json.dumps(summary, indent=2))
 
 

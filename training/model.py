@@ -35,6 +35,7 @@ from torch import nn
 
 from index.corpus import BOS, PAD
 from training.gru import gru_sequence
+from training.softmax import exact_nll_rows, exact_softmax_nll, fused_applies
 
 ModelKind = Literal["text", "a", "a-noshare", "b", "c"]
 MODEL_KINDS: tuple[ModelKind, ...] = get_args(ModelKind)
@@ -263,6 +264,9 @@ class MultimodalGRU(nn.Module):
         return z @ self.output_weight.t().to(z.dtype) + self.out_bias.to(z.dtype)  # [N, V]
 
     def full_nll(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Mean exact-softmax NLL; outside autocast through `training.softmax` (fewer passes, same value)."""
+        if fused_applies(z, self.output_weight):
+            return exact_softmax_nll(z, self.output_weight, self.out_bias, y)
         return F.cross_entropy(self.full_logits(z).float(), y)
 
     def sample_negatives(self, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
@@ -313,10 +317,13 @@ class MultimodalGRU(nn.Module):
         z = self.fc(out[mask])
         y = targets[mask]
         total = 0.0
+        fused = fused_applies(z, self.output_weight)
         for i in range(0, len(y), chunk):
-            total += float(
-                F.cross_entropy(self.full_logits(z[i : i + chunk]).float(), y[i : i + chunk], reduction="sum")
-            )
+            zc, yc = z[i : i + chunk], y[i : i + chunk]
+            if fused:
+                total += float(exact_nll_rows(zc, self.output_weight, self.out_bias, yc)[0].sum())
+            else:
+                total += float(F.cross_entropy(self.full_logits(zc).float(), yc, reduction="sum"))
         return total, int(len(y))
 
     def input_embeddings(self) -> torch.Tensor:

@@ -83,7 +83,12 @@ def make_optimizer(
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr)
     if name == "adam":
-        return torch.optim.AdamW(groups, lr=lr) if weight_decay > 0 else torch.optim.Adam(groups, lr=lr)
+        # The fused kernel updates each parameter in one pass instead of a dozen foreach passes: 4 ms
+        # instead of 16 ms per step for Model A on one CPU thread (docs/training.md, "The real loop").
+        fused = embedding.device.type in ("cpu", "cuda")
+        if weight_decay > 0:
+            return torch.optim.AdamW(groups, lr=lr, fused=fused)
+        return torch.optim.Adam(groups, lr=lr, fused=fused)
     if name == "adagrad":
         return torch.optim.Adagrad(groups, lr=lr)
     raise OptimError(f"unknown optimizer {name!r} ({', '.join(OPTIMIZERS)})")

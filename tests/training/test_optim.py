@@ -268,3 +268,10 @@ def test_cli_flags_reach_the_config() -> None:
         "constant",
         1.0,
     )
+
+
+@pytest.mark.parametrize("decay", [0.0, 0.1])
+def test_adam_and_adamw_use_the_fused_kernel_on_cpu(decay: float) -> None:
+    model = MultimodalGRU(ModelConfig(kind="text", vocab_size=20, embed_dim=4, hidden_dim=6))
+    assert make_optimizer("adam", model, model.embedding.weight, 0.1, weight_decay=decay).defaults["fused"]
+    assert not make_optimizer("sgd", model, model.embedding.weight, 0.1).defaults.get("fused")
