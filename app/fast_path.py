@@ -25,7 +25,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 from fastapi.dependencies.utils import get_flat_params
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIRouter
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -47,6 +47,13 @@ from app.settings import Settings
 PATH = "/v1/related"
 
 
+def find_route(router: APIRouter, path: str, method: str) -> APIRoute:
+    """The route of `router` that answers `method path` (a fast path serves exactly one route's requests)."""
+    return next(
+        r for r in router.routes if isinstance(r, APIRoute) and r.path == path and method in (r.methods or ())
+    )
+
+
 def route_params(route: APIRoute) -> frozenset[str]:
     """Every request parameter (query, header, cookie, path) the route reads, by the name sent."""
     return frozenset(field.alias for field in get_flat_params(route.dependant))
@@ -58,11 +65,7 @@ class RelatedFastPath:
     def __init__(self, app: ASGIApp, state: State) -> None:
         self.app = app
         self.state = state
-        self.route = next(
-            r
-            for r in router.routes
-            if isinstance(r, APIRoute) and r.path == PATH and "GET" in (r.methods or ())
-        )
+        self.route = find_route(router, PATH, "GET")
         read = route_params(self.route)
         if read != PARAMS | HEADERS:
             raise RuntimeError(

@@ -67,6 +67,9 @@ MODEL_BYTES = Gauge(
 )
 INDEX_LOAD_FAILURES = Counter("mmwe_index_load_failures", "Index loads that failed (retried with backoff).")
 INDEX_RELOADS = Counter("mmwe_index_reloads", "Index reloads by outcome.", ["outcome"])
+RESULT_CACHE_LOOKUPS = Counter(
+    "mmwe_related_cache_lookups", "Related-query result cache lookups by outcome.", ["outcome"]
+)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 

@@ -19,12 +19,10 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Hashable
 
-from prometheus_client import Counter
-
+from app.metrics import RESULT_CACHE_LOOKUPS
 from index.search import PhraseSearcher, Related
 
-LOOKUPS = Counter("mmwe_related_cache_lookups", "Related-query result cache lookups by outcome.", ["outcome"])
-_HIT, _MISS = LOOKUPS.labels("hit"), LOOKUPS.labels("miss")
+_HIT, _MISS = RESULT_CACHE_LOOKUPS.labels("hit"), RESULT_CACHE_LOOKUPS.labels("miss")
 
 
 class ResultCache:
@@ -45,10 +43,10 @@ class ResultCache:
     def get(self, searcher: PhraseSearcher, key: Hashable) -> Related | None:
         entries = self._per_index.get(searcher)
         found = entries.get(key) if entries is not None else None
-        if found is None:
+        if entries is None or found is None:
             _MISS.inc()
             return None
-        entries.move_to_end(key)  # type: ignore[union-attr]  # found implies entries
+        entries.move_to_end(key)
         _HIT.inc()
         return found
 

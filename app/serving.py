@@ -137,8 +137,10 @@ class SearchPool:
         """`searcher.related(text, k, ...)`, on the event loop when it is small (see the class), or the
         answer the result cache holds for the same index and inputs."""
         cache = self.cache
-        key = (text, k, ranking, id(ranking.denylist), exact)  # Ranking's equality leaves the denylist out
+        key = None
         if cache.enabled:
+            # Ranking's equality leaves the denylist out, so its identity is part of the key.
+            key = (text, k, ranking, id(ranking.denylist), exact)
             cached = cache.get(searcher, key)
             if cached is not None:
                 return cached
@@ -148,7 +150,8 @@ class SearchPool:
             found = searcher.related_first(text, k, ranking=ranking)
         if found is None:
             found = await self.run(searcher.related, text, k, ranking=ranking, exact=exact)
-        cache.put(searcher, key, found)
+        if key is not None:
+            cache.put(searcher, key, found)
         return found
 
     def close(self) -> None:

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import json
 
-from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.fast_path import route_path
+from app.fast_path import find_route, route_path
 from app.routes.feedback import record_feedback, router
 from app.schemas_feedback import FeedbackRequest
 from app.security import FEEDBACK_PATH
@@ -42,11 +41,7 @@ class FeedbackFastPath:
     def __init__(self, app: ASGIApp, state: State) -> None:
         self.app = app
         self.state = state
-        self.route = next(
-            r
-            for r in router.routes
-            if isinstance(r, APIRoute) and r.path == FEEDBACK_PATH and "POST" in (r.methods or ())
-        )
+        self.route = find_route(router, FEEDBACK_PATH, "POST")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not (scope["type"] == "http" and scope["method"] == "POST" and route_path(scope) == FEEDBACK_PATH):
