@@ -49,15 +49,22 @@ def result_rows(result: SuiteResult, baseline: dict[str, Any] | None = None) -> 
 
 
 def init_artifact(embeddings: Embeddings) -> Embeddings | None:
-    """The artifact these embeddings were initialised from (`training.init.path`), if it still loads."""
+    """The artifact these embeddings were initialised from (`training.init.path`), if it still loads: at
+    the recorded path, or beside the embeddings under the same name (artifacts moved together, e.g. a data
+    directory mounted elsewhere in a container)."""
     init = (embeddings.manifest.get("training") or {}).get("init") or {}
     path = init.get("path") if isinstance(init, dict) else None
     if not path:
         return None
-    try:
-        return load_embeddings(Path(path))
-    except MmweError:
-        return None  # moved or deleted since training: evaluate the served embeddings alone
+    candidates = [Path(path)]
+    if embeddings.path is not None:
+        candidates.append(Path(embeddings.path).parent / Path(path).name)
+    for candidate in candidates:
+        try:
+            return load_embeddings(candidate)
+        except MmweError:
+            continue
+    return None  # moved or deleted since training: evaluate the served embeddings alone
 
 
 def evaluate(embeddings_path: Path, request: dict[str, Any]) -> list[store.ResultRow]:

@@ -59,3 +59,12 @@ def test_no_baseline_without_init_or_when_it_is_gone(tmp_path: Path) -> None:
     assert all("baseline" not in r.metrics for r in evaluate(plain, {"benchmarks": specs}))
     gone = write(tmp_path / "a", 2, {"init": {"path": str(tmp_path / "deleted")}})
     assert all("baseline" not in r.metrics for r in evaluate(gone, {"benchmarks": specs}))
+
+
+def test_the_init_artifact_is_found_beside_the_embeddings_when_both_moved(tmp_path: Path) -> None:
+    specs = benchmarks(tmp_path)
+    write(tmp_path / "moved" / "w2v", 1, {})
+    recorded = str(tmp_path / "elsewhere" / "w2v")  # where it was when the model was trained
+    model = write(tmp_path / "moved" / "a", 2, {"init": {"path": recorded, "matched": 8, "missing": 0}})
+    rows = evaluate(model, {"benchmarks": specs})
+    assert all(r.metrics["baseline"]["path"] == str(tmp_path / "moved" / "w2v") for r in rows)
