@@ -83,6 +83,7 @@ class PhraseSearcher:
         counts: np.ndarray,
         vectors: np.ndarray | None,
         mmapped: bool,
+        index_bytes: int,
         cpu_index: Any = None,
     ) -> None:
         self.path = path
@@ -93,6 +94,7 @@ class PhraseSearcher:
         self.counts = counts
         self.vectors = vectors  # float32 [N, D] memmap, for exact search over approximate indexes
         self.mmapped = mmapped
+        self._index_bytes = index_bytes  # FAISS's in-memory layout matches its file
         self.num_phrases = len(phrases)
         self.dim = embeddings.dim
         self._word_index = embeddings.word_index()
@@ -121,6 +123,10 @@ class PhraseSearcher:
         """
         files = read_index_files(path, mmap=mmap, verify=verify)
         path, manifest, index, mmapped = files.path, files.manifest, files.index, files.mmapped
+        try:  # sized now: a served copy's files may be deleted once mapped (app/launch.py prunes old copies)
+            index_bytes = (path / INDEX_FILE).stat().st_size
+        except OSError as exc:
+            raise ArtifactError(path / INDEX_FILE, f"cannot read: {exc}") from exc
         try:
             set_default_params(index, dict(manifest.get("search_params") or {}))
         except ValueError as exc:
@@ -140,6 +146,7 @@ class PhraseSearcher:
             counts=files.counts,
             vectors=files.vectors,
             mmapped=mmapped,
+            index_bytes=index_bytes,
             cpu_index=cpu_index,
         )
 
@@ -147,10 +154,9 @@ class PhraseSearcher:
 
     def memory_report(self) -> dict[str, Any]:
         """Bytes held by each part; `mapped` parts are file-backed (paged in on use, shared by processes)."""
-        index_bytes = (self.path / INDEX_FILE).stat().st_size  # FAISS's in-memory layout matches its file
         emb_bytes = int(self.embeddings.vectors.nbytes) + self._words_bytes
         return {
-            "index": {"bytes": index_bytes, "mapped": self.mmapped},
+            "index": {"bytes": self._index_bytes, "mapped": self.mmapped},
             "phrases": {"bytes": self._strings_bytes + int(self.counts.nbytes), "mapped": False},
             "ranking_table": {"bytes": self._table.nbytes, "mapped": False},
             "embeddings": {"bytes": emb_bytes, "mapped": isinstance(self.embeddings.vectors, np.memmap)},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 
@@ -29,6 +30,20 @@ def test_mmap_and_heap_loads_agree(tmp_path: Path, big_embeddings: Path, factory
     assert report["index"]["mapped"] and report["index"]["bytes"] == (out / "index.faiss").stat().st_size
     assert mapped.memory_bytes() == sum(part["bytes"] for part in report.values())
     assert report["embeddings"]["bytes"] >= 3000 * 24 * 4
+
+
+def test_a_mapped_index_serves_and_reports_its_memory_after_its_files_are_deleted(
+    tmp_path: Path, big_embeddings: Path
+) -> None:
+    """Serving processes delete copies other workers may still map (app/launch.py `prune`): a loaded index
+    must keep answering and reporting its size (a worker's start once died on a stat of a pruned copy)."""
+    out = tmp_path / "ix"
+    build_index(big_embeddings, out, config=BuildConfig(factory="Flat", num_queries=100, progress=False))
+    searcher = PhraseSearcher.load(out, mmap=True)
+    before, answer = searcher.memory_report(), searcher.related("aaw0", k=5)
+    shutil.rmtree(out)
+    assert searcher.memory_report() == before and searcher.memory_bytes() > 0
+    assert searcher.related("aaw0", k=5) == answer
 
 
 def test_exclude_words_on_approximate_index(tmp_path: Path, big_embeddings: Path) -> None:
