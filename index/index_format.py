@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import shutil
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,17 +87,24 @@ def embeddings_reference(embeddings_dir: Path, embeddings: Embeddings) -> dict[s
     }
 
 
-def read_faiss(path: Path, mmap: bool) -> tuple[Any, bool]:
-    """Read index.faiss (memory-mapped when asked and possible); ArtifactError naming it if unreadable."""
-    if not path.is_file():
+def read_faiss(path: Path, mmap: bool) -> tuple[Any, bool, int]:
+    """Read index.faiss (memory-mapped when asked and possible): (index, mapped, file size in bytes);
+    ArtifactError naming it if unreadable. The size is taken here, once: a mapped file may be deleted
+    later while the index serves (app/launch.py prunes copies other workers no longer load)."""
+    try:
+        info = path.stat()
+    except OSError:
+        info = None
+    if info is None or not stat.S_ISREG(info.st_mode):
         raise ArtifactError(path, "missing index file")
+    size = info.st_size
     if mmap:
         try:
-            return faiss.read_index(str(path), MMAP_FLAGS), True
+            return faiss.read_index(str(path), MMAP_FLAGS), True, size
         except RuntimeError:
             pass  # this index type or file cannot be mapped: read it normally (which reports real corruption)
     try:
-        return faiss.read_index(str(path)), False
+        return faiss.read_index(str(path)), False, size
     except RuntimeError as exc:
         reason = str(exc).strip().splitlines()
         raise ArtifactError(path, f"corrupt FAISS index: {reason[-1] if reason else exc}") from exc
@@ -114,6 +122,7 @@ class IndexFiles:
     counts: np.ndarray  # int64 [N]
     vectors: np.ndarray | None  # float32 [N, D], only for approximate indexes
     mmapped: bool  # whether the FAISS index is memory-mapped
+    index_bytes: int  # size of index.faiss when read (FAISS's in-memory layout matches its file)
 
 
 def read_index_files(path: Path, *, mmap: bool = True, verify: bool = True) -> IndexFiles:
@@ -127,7 +136,7 @@ def read_index_files(path: Path, *, mmap: bool = True, verify: bool = True) -> I
     embeddings = load_embeddings(path / EMBEDDINGS_DIR, mmap=True, verify=verify)
     phrases, counts = read_vocab(path / PHRASES_FILE)
     index_path = path / INDEX_FILE
-    index, mmapped = read_faiss(index_path, mmap)
+    index, mmapped, index_bytes = read_faiss(index_path, mmap)
     if index.ntotal != len(phrases):
         raise ArtifactError(
             index_path, f"holds {index.ntotal} vectors but {PHRASES_FILE} has {len(phrases)} phrases"
@@ -145,4 +154,4 @@ def read_index_files(path: Path, *, mmap: bool = True, verify: bool = True) -> I
             raise ArtifactError(
                 vec_path, f"expected float32 [{len(phrases)}, {embeddings.dim}], got {vectors.shape}"
             )
-    return IndexFiles(path, manifest, embeddings, index, phrases, counts, vectors, mmapped)
+    return IndexFiles(path, manifest, embeddings, index, phrases, counts, vectors, mmapped, index_bytes)

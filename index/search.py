@@ -38,7 +38,7 @@ from index.ann import (
 from index.artifacts import Embeddings
 from index.errors import ArtifactError, QueryError
 from index.gpu import GpuSession, use_gpu
-from index.index_format import INDEX_FILE, read_index_files
+from index.index_format import read_index_files
 from index.phrase_table import PhraseTable, QueryMatch
 from index.phrases import mean_normalized_rows
 from index.ranking import DEFAULT_RANKING, Ranking
@@ -94,7 +94,7 @@ class PhraseSearcher:
         self.counts = counts
         self.vectors = vectors  # float32 [N, D] memmap, for exact search over approximate indexes
         self.mmapped = mmapped
-        self._index_bytes = index_bytes  # FAISS's in-memory layout matches its file
+        self._index_bytes = index_bytes  # index.faiss's size when read (its file may be gone since)
         self.num_phrases = len(phrases)
         self.dim = embeddings.dim
         self._word_index = embeddings.word_index()
@@ -123,10 +123,6 @@ class PhraseSearcher:
         """
         files = read_index_files(path, mmap=mmap, verify=verify)
         path, manifest, index, mmapped = files.path, files.manifest, files.index, files.mmapped
-        try:  # sized now: a served copy's files may be deleted once mapped (app/launch.py prunes old copies)
-            index_bytes = (path / INDEX_FILE).stat().st_size
-        except OSError as exc:
-            raise ArtifactError(path / INDEX_FILE, f"cannot read: {exc}") from exc
         try:
             set_default_params(index, dict(manifest.get("search_params") or {}))
         except ValueError as exc:
@@ -146,7 +142,7 @@ class PhraseSearcher:
             counts=files.counts,
             vectors=files.vectors,
             mmapped=mmapped,
-            index_bytes=index_bytes,
+            index_bytes=files.index_bytes,
             cpu_index=cpu_index,
         )
 

@@ -58,7 +58,7 @@ def init_artifact(embeddings: Embeddings) -> Embeddings | None:
         return None
     candidates = [Path(path)]
     if embeddings.path is not None:
-        candidates.append(Path(embeddings.path).parent / Path(path).name)
+        candidates.append(embeddings.path.parent / Path(path).name)
     for candidate in candidates:
         try:
             return load_embeddings(candidate)
