@@ -121,7 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.database = database
         app.state.engine = database.engine
         app.state.sessionmaker = database.sessionmaker
-        app.state.feedback_writer = FeedbackWriter(database)
+        app.state.feedback_writer = FeedbackWriter(database, linger_s=settings.feedback_linger_ms / 1000)
         models: ModelRegistry = app.state.models
         private_snapshots = None
         if settings.snapshot_dir is not None:

@@ -14,11 +14,15 @@ from evaluation.evaluators import KINDS, benchmark_spec_json_schema
 
 
 def _valid_unicode(text: str) -> str:
-    """Reject lone surrogates (possible in JSON `\\ud800` escapes); they cannot be encoded in a response."""
+    """Reject lone surrogates (possible in JSON `\\ud800` escapes), which cannot be encoded in a response,
+    and NUL characters (`\\u0000`), which PostgreSQL cannot store in a text column: a feedback record with
+    one would fail the whole batch it is committed with (app/feedback/writer.py)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise ValueError("text is not valid Unicode (lone surrogate)") from exc
+    if "\x00" in text:
+        raise ValueError("text contains a NUL character")
     return text
 
 

@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     feedback_token: str | None = Field(
         default=None, description="Bearer token for POST /v1/feedback; unset = feedback open to anyone."
     )
+    feedback_linger_ms: float = Field(
+        default=10.0,
+        ge=0,
+        le=1000,
+        description="How long a POST /v1/feedback record waits for others to share its transaction "
+        "(app/feedback/writer.py); 0 = a record arriving while none is being stored goes alone.",
+    )
     max_query_chars: int = Field(default=200, ge=1, le=10_000, description="Longest accepted query string.")
     max_k: int = Field(
         default=100, ge=1, le=1000, description="Largest k for /v1/related and /v1/related/batch."

@@ -16,12 +16,19 @@ Windows, --repeats times in turn so that both conditions share the machine's bac
 ones). Each window lasts --duration seconds after a 3 s warm-up of the run. Reported: per window and as
 medians, the related p50/p99 and achieved rates, the feedback p50/p99, achieved rate and failures, the
 feedback rows stored (at least the requests wrk saw answered 202: it stops counting at a window's end, while
-the requests then in flight are still stored), the server's CPU per second, and
-`targets`: feedback holds --feedback-rate (>= 98% achieved, no failures) and the related p99 with feedback
-is within 1.2x of the p99 without it (the issue's "not slower by more than 20%").
+the requests then in flight are still stored), the CPU per second of the server, of PostgreSQL and of the
+load generators (`cpu_per_s`), the related latency pooled over all windows of each condition (`pooled`: one
+p99 of every request, steadier than the median of per-window p99s) and `targets`: feedback holds
+--feedback-rate (>= 98% achieved, no failures) and the pooled related p99 with feedback is within 1.2x of the
+p99 without it (the issue's "not slower by more than 20%"). `--control` adds a third window per repeat, the
+related load beside GET /healthz at the feedback rate: what any second traffic of that rate costs the queries
+on this machine, the floor for any feedback endpoint served by the same workers.
 
 On a shared or small machine the two wrk processes, the service and PostgreSQL compete for the same cores:
-`machine` records the CPU count and load averages; run it on a quiet machine for figures to quote.
+`machine` records the CPU count and load averages; run it on a quiet machine for figures to quote. In a
+deployment the clients do not run on the service's cores; `--feedback-nice 10` comes closer to that on a
+small machine: the feedback generator then yields the CPU to the service and to the related generator
+(whose own timing it would otherwise delay).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import contextlib
 import functools
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -94,46 +102,114 @@ def stored_rows(database_url: str) -> int:
         engine.dispose()
 
 
+def cpu_by_group(server_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the server (its process tree), PostgreSQL's processes, and this process's
+    finished children (the wrk runs, once they have exited)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    groups = {
+        "server": load_bench.server_cpu_seconds(server_pid),
+        "postgres": 0.0,
+        "generators": children.ru_utime + children.ru_stime,
+    }
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if stat[stat.index("(") + 1 : stat.rindex(")")].startswith("postgres"):
+            fields = stat[stat.rindex(")") + 2 :].split()
+            groups["postgres"] += (int(fields[11]) + int(fields[12])) / tick
+    return groups
+
+
 def window(
-    args: argparse.Namespace, base: str, queries: list[str], bodies: list[str] | None, cpu: Any
+    args: argparse.Namespace,
+    base: str,
+    queries: list[str],
+    bodies: list[str] | None,
+    cpu: Any,
+    server_pid: int,
+    latencies: list[np.ndarray] | None = None,
+    control: bool = False,
 ) -> dict[str, Any]:
-    """One fixed-rate window of GET /v1/related, with POST /v1/feedback beside it when `bodies` is given."""
+    """One fixed-rate window of GET /v1/related, with POST /v1/feedback beside it when `bodies` is given
+    (GET /healthz at the same rate instead, when `control`); the related latencies are appended to
+    `latencies`."""
     related = "/v1/related?k=10&q="
-    feedback: dict[str, Any] = {}
+    second: dict[str, Any] = {}
 
     def post() -> None:
-        feedback.update(
+        path, items = ("/healthz?", [""]) if control else ("/v1/feedback", bodies or [])
+        second.update(
             wrk.fixed_rate(
                 base,
-                "/v1/feedback",
-                bodies or [],
+                path,
+                items,
                 args.feedback_connections,
                 args.feedback_rate,
                 args.duration,
                 cpu,
-                post_json=True,
+                post_json=not control,
+                nice=args.feedback_nice,
             )
         )
 
-    thread = threading.Thread(target=post) if bodies else None
-    cpu_before, t0 = cpu(), time.monotonic()
+    thread = threading.Thread(target=post) if bodies or control else None
+    cpu_before, t0 = cpu_by_group(server_pid), time.monotonic()
     if thread is not None:
         thread.start()
     out = {
         "related": wrk.fixed_rate(
-            base, related, queries, args.connections, args.related_rate, args.duration, cpu
+            base,
+            related,
+            queries,
+            args.connections,
+            args.related_rate,
+            args.duration,
+            cpu,
+            latencies=latencies,
         )
     }
     if thread is not None:
         thread.join()
-        out["feedback"] = feedback
-    out["server_cpu_per_s"] = round((cpu() - cpu_before) / (time.monotonic() - t0), 2)
+        out["healthz" if control else "feedback"] = second
+    cpu_after, elapsed = cpu_by_group(server_pid), time.monotonic() - t0
+    out["cpu_per_s"] = {k: round((cpu_after[k] - cpu_before[k]) / elapsed, 3) for k in cpu_after}
+    out["server_cpu_per_s"] = out["cpu_per_s"]["server"]
     return out
+
+
+def pooled(latencies: list[np.ndarray]) -> dict[str, float]:
+    """Percentiles of every request of some windows together."""
+    lat = np.concatenate(latencies)
+    return {
+        "requests": int(lat.size),
+        **{f"p{p:g}_ms".replace(".", "_"): round(float(np.percentile(lat, p)), 3) for p in (50, 99, 99.9)},
+    }
 
 
 def median(windows: list[dict[str, Any]], part: str, key: str) -> float | None:
     values = [w[part][key] for w in windows if w.get(part) and w[part].get(key) is not None]
     return round(statistics.median(values), 3) if values else None
+
+
+def control_figures(
+    windows: list[dict[str, Any]], latencies: list[np.ndarray], p99_alone: float
+) -> dict[str, Any]:
+    """What the cheapest second traffic does to the related p99: GET /healthz (no database, no body) at the
+    feedback rate, beside the same related load."""
+    related = pooled(latencies)
+    return {
+        "second_traffic": "GET /healthz",
+        "pooled_related": related,
+        "related_p99_ratio": round(related["p99_ms"] / p99_alone, 3) if p99_alone else None,
+        "healthz_req_per_s": median(windows, "healthz", "req_per_s"),
+        "cpu_per_s": {k: median(windows, "cpu_per_s", k) for k in ("server", "postgres", "generators")},
+        "windows": windows,
+    }
 
 
 def measure(args: argparse.Namespace, index: Path, database_url: str) -> dict[str, Any]:
@@ -149,22 +225,35 @@ def measure(args: argparse.Namespace, index: Path, database_url: str) -> dict[st
     try:
         log("warm-up (3 s of each)")
         warm = argparse.Namespace(**{**vars(args), "duration": 3})
-        window(warm, base, queries, bodies, cpu)
+        window(warm, base, queries, bodies, cpu, proc.pid)
         rows_before = stored_rows(database_url)
         alone: list[dict[str, Any]] = []
         beside: list[dict[str, Any]] = []
+        lat_alone: list[np.ndarray] = []
+        lat_beside: list[np.ndarray] = []
+        controls: list[dict[str, Any]] = []
+        lat_control: list[np.ndarray] = []
         for repeat in range(args.repeats):
             log(f"related alone at {args.related_rate:g} req/s ({repeat + 1}/{args.repeats})")
-            alone.append(window(args, base, queries, None, cpu))
+            alone.append(window(args, base, queries, None, cpu, proc.pid, lat_alone))
             log(f"related at {args.related_rate:g} req/s + feedback at {args.feedback_rate:g} req/s")
-            beside.append(window(args, base, queries, bodies, cpu))
+            beside.append(window(args, base, queries, bodies, cpu, proc.pid, lat_beside))
+            if args.control:
+                log(f"related at {args.related_rate:g} req/s + GET /healthz at {args.feedback_rate:g} req/s")
+                controls.append(window(args, base, queries, None, cpu, proc.pid, lat_control, control=True))
         stored = stored_rows(database_url) - rows_before
     finally:
         proc.terminate()
         proc.wait(30)
     accepted = sum(w["feedback"]["requests"] - (w["feedback"]["non_200"] or 0) for w in beside)
-    p99_alone, p99_beside = median(alone, "related", "p99_ms"), median(beside, "related", "p99_ms")
+    pooled_alone, pooled_beside = pooled(lat_alone), pooled(lat_beside)
+    p99_alone, p99_beside = pooled_alone["p99_ms"], pooled_beside["p99_ms"]
     ratio = round(p99_beside / p99_alone, 3) if p99_alone and p99_beside else None
+    pair_ratios = [
+        round(b["related"]["p99_ms"] / a["related"]["p99_ms"], 3)
+        for a, b in zip(alone, beside, strict=True)
+        if a["related"]["p99_ms"]
+    ]
     achieved = median(beside, "feedback", "req_per_s")
     failures = sum((w["feedback"]["errors"] or 0) + (w["feedback"]["non_200"] or 0) for w in beside)
     return {
@@ -192,7 +281,14 @@ def measure(args: argparse.Namespace, index: Path, database_url: str) -> dict[st
             "accepted": accepted,
             "rows_stored": stored,
         },
-        "related_p99_ratio_with_feedback": ratio,
+        "pooled": {"related_alone": pooled_alone, "related_with_feedback": pooled_beside},
+        "cpu_per_s": {
+            condition: {k: median(windows, "cpu_per_s", k) for k in ("server", "postgres", "generators")}
+            for condition, windows in (("alone", alone), ("with_feedback", beside))
+        },
+        "related_p99_ratio_with_feedback": ratio,  # pooled p99s
+        "related_p99_ratio_per_window_pair": pair_ratios,
+        "control": control_figures(controls, lat_control, p99_alone) if controls else None,
         "targets": {
             "feedback_holds_rate": bool(achieved and achieved >= 0.98 * args.feedback_rate and failures == 0),
             # wrk stops counting at the window's end; requests then in flight are stored all the same
@@ -214,6 +310,18 @@ def main() -> int:
     p.add_argument("--connections", type=int, default=16, help="wrk connections for related (default 16)")
     p.add_argument(
         "--feedback-connections", type=int, default=16, help="wrk connections for feedback (default 16)"
+    )
+    p.add_argument(
+        "--feedback-nice",
+        type=int,
+        default=0,
+        help="scheduling priority of the feedback generator (nice; default 0, as the related one)",
+    )
+    p.add_argument(
+        "--control",
+        action="store_true",
+        help="a third window per repeat: related + GET /healthz at --feedback-rate (the cheapest second "
+        "traffic; reported under `control`)",
     )
     p.add_argument("--duration", type=int, default=20, help="seconds per window (default 20)")
     p.add_argument("--repeats", type=int, default=3, help="pairs of windows (default 3)")

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -142,19 +143,20 @@ def parse_wrk(text: str) -> dict[str, Any]:
 
 
 def _run(
-    script: str, args: list[str], base: str, server_cpu: Callable[[], float]
+    script: str, args: list[str], base: str, server_cpu: Callable[[], float], nice: int = 0
 ) -> tuple[str, dict[str, Any]]:
-    """Run wrk with `script`; (stdout, generator and server CPU figures)."""
+    """Run wrk with `script` (at `nice`, when not 0); (stdout, generator and server CPU figures)."""
+    if shutil.which("wrk") is None:
+        raise SystemExit(MISSING)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     server_before = server_cpu()
+    command = ["wrk", *args, "--latency", "-s", f.name, base]
+    if nice:
+        command = ["nice", "-n", str(nice), *command]
     try:
-        res = subprocess.run(
-            ["wrk", *args, "--latency", "-s", f.name, base], capture_output=True, text=True, check=True
-        )
-    except FileNotFoundError:
-        raise SystemExit(MISSING) from None
+        res = subprocess.run(command, capture_output=True, text=True, check=True)
     finally:
         os.unlink(f.name)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -199,13 +201,17 @@ def fixed_rate(
     window_s: float | None = None,
     origin: float | None = None,
     post_json: bool = False,
+    nice: int = 0,
+    latencies: list[np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Latency at an offered load of `rate` req/s over `connections` connections (see the module).
 
     With `window_s`, also `windows`: count, p50, p99 and max of the requests scheduled in each window of that
     many seconds from `origin` (a `time.monotonic()` value, the same clock as wrk's; default: the first
     request), so that latency can be lined up with events during the run. With `post_json`, `queries` are
-    JSON bodies (ASCII) POSTed to `path`; a request counts as failed unless answered 2xx."""
+    JSON bodies (ASCII) POSTed to `path`; a request counts as failed unless answered 2xx. `nice`: wrk's
+    scheduling priority (e.g. 10: it yields the CPU to the server). `latencies`: each request's latency (ms)
+    is appended there as one array, to pool several runs' percentiles."""
     if post_json:
         bodies = ",".join(json.dumps(q) for q in queries)
         request = f'wrk.format("POST", "{path}", {{["Content-Type"] = "application/json"}}, pick)'
@@ -221,9 +227,11 @@ def fixed_rate(
             "out": str(lat_file),
         }
         args = [f"-t{connections}", f"-c{connections}", f"-d{duration}s"]
-        stdout, cpu = _run(script, args, base, server_cpu)
+        stdout, cpu = _run(script, args, base, server_cpu, nice)
         rows = np.loadtxt(lat_file, ndmin=2)  # (requests, 2): latency, scheduled time (us, CLOCK_MONOTONIC)
     lat_ms = rows[:, 0] / 1e3
+    if latencies is not None:
+        latencies.append(lat_ms)
     wrk = parse_wrk(stdout)
     m = re.search(r"fixed-rate: late (\d+) failed (\d+)", stdout)
     late, failed = (int(m.group(1)), int(m.group(2))) if m else (None, None)
@@ -259,7 +267,7 @@ def windows(
         lat = lat_ms[slot == w]
         out.append(
             {
-                "t_s": round(float(w * window_s), 1),
+                "t_s": round(float(w * window_s), 3),
                 "requests": int(lat.size),
                 "p50_ms": round(float(np.percentile(lat, 50)), 2),
                 "p99_ms": round(float(np.percentile(lat, 99)), 2),

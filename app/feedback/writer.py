@@ -1,14 +1,17 @@
 """Group commit for `POST /v1/feedback`: the records of concurrent requests are inserted together.
 
-    writer = FeedbackWriter(database)          # one per process (the app's lifespan)
-    new_id = await writer.add(values)          # returns once the record is stored (its transaction committed)
+    writer = FeedbackWriter(database, linger_s=0.02)  # one per process (the app's lifespan)
+    new_id = await writer.add(values)   # returns once the record is stored (its transaction committed)
 
-A request queues its record and waits; one flush runs at a time and takes every record queued so far (at most
-MAX_BATCH) in one transaction, one multi-row INSERT ... RETURNING id (SQLAlchemy's insertmanyvalues, ids in
-the order of the records). So an idle service stores a record at once (a batch of one) and a busy one pays
-one round trip and one commit per batch instead of per request (at 500 requests/s each commit was a fsync and
-a pooled connection's round trip of its own; bench/feedback_bench.py). A failed flush fails every request of
-its batch with the same error (503 for a database error), and nothing of that batch is stored.
+A request queues its record and waits; one flush runs at a time: it waits `linger_s` (MMWE_FEEDBACK_LINGER_MS)
+for more records, then takes every record queued so far (at most MAX_BATCH) in one transaction, one INSERT
+... RETURNING id (app/feedback/store.py; ids in the order of the records). So a service pays one pooled
+connection's checkout, round trip and commit per batch instead of per request. Without the linger a record
+that arrives while no flush runs goes alone, and at a steady 250 records/s per worker (500/s on 2 workers)
+nearly every batch was a single record, each costing about 0.5 ms of the worker's CPU; with it a batch holds
+about rate x linger records (bench/feedback_bench.py; docs/api.md "Feedback under load"). The cost is the
+linger added to each feedback answer. A failed flush fails every request of its batch with the same error
+(503 for a database error), and nothing of that batch is stored.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ MAX_BATCH = 500  # records per transaction
 
 
 class FeedbackWriter:
-    def __init__(self, database: Database, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, database: Database, max_batch: int = MAX_BATCH, linger_s: float = 0.0) -> None:
         self.database = database
         self.max_batch = max_batch
+        self.linger_s = linger_s
         self._pending: list[tuple[dict[str, Any], asyncio.Future[int]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.batches = 0  # flushes done (for tests and metrics)
@@ -41,6 +45,8 @@ class FeedbackWriter:
 
     async def _flush(self) -> None:
         while self._pending:
+            if self.linger_s > 0 and len(self._pending) < self.max_batch:
+                await asyncio.sleep(self.linger_s)  # records of concurrent requests join this batch
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
             rows = [values for values, _ in batch]
             try:

@@ -64,6 +64,12 @@ def test_feedback_is_stored_with_the_serving_index(artifacts: Artifacts, migrate
     assert abs((first.replace(tzinfo=first.tzinfo or UTC) - datetime.now(UTC)).total_seconds()) < 60
 
 
+def test_the_writer_lingers_as_configured(artifacts: Artifacts, sqlite_url: str) -> None:
+    with TestClient(create_app(make_settings(artifacts, sqlite_url, feedback_linger_ms=50))) as c:
+        assert c.app.state.feedback_writer.linger_s == 0.05  # type: ignore[attr-defined]
+        assert c.post("/v1/feedback", json=CLICKS[0]).status_code == 202
+
+
 LONG = "x" * 257
 
 
@@ -83,6 +89,9 @@ LONG = "x" * 257
         ({"query": "dog", "shown": ["puppy"], "clicked": [], "session": "s" * 129}, "session"),
         ({"query": "dog", "shown": ["puppy"], "clicked": [], "ip": "10.0.0.1"}, "ip"),
         ({"shown": ["puppy"], "clicked": []}, "query"),
+        ({"query": "dog\u0000cat", "shown": ["puppy"], "clicked": []}, "NUL"),
+        ({"query": "dog", "shown": ["pup\u0000py"], "clicked": []}, "NUL"),
+        ({"query": "dog", "shown": ["puppy"], "clicked": [], "session": "s\u0000"}, "NUL"),
     ],
 )
 def test_bad_feedback_is_refused_with_a_precise_422(
