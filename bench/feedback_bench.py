@@ -17,8 +17,9 @@ ones). Each window lasts --duration seconds after a 3 s warm-up of the run. Repo
 medians, the related p50/p99 and achieved rates, the feedback p50/p99, achieved rate and failures, the
 feedback rows stored (at least the requests wrk saw answered 202: it stops counting at a window's end, while
 the requests then in flight are still stored), the CPU per second of the server, of PostgreSQL and of the
-load generators (`cpu_per_s`), the related latency pooled over all windows of each condition (`pooled`: one
-p99 of every request, steadier than the median of per-window p99s) and `targets`: feedback holds
+load generators, and the CPU the hypervisor gave to other guests (`cpu_per_s`, `steal`: a window with steal
+is a noisy one), the related latency pooled over all windows of each condition (`pooled`: one p99 of every
+request, steadier than the median of per-window p99s) and `targets`: feedback holds
 --feedback-rate (>= 98% achieved, no failures) and the pooled related p99 with feedback is within 1.2x of the
 p99 without it (the issue's "not slower by more than 20%"). `--control` adds a third window per repeat, the
 related load beside GET /healthz at the feedback rate: what any second traffic of that rate costs the queries
@@ -103,14 +104,18 @@ def stored_rows(database_url: str) -> int:
 
 
 def cpu_by_group(server_pid: int) -> dict[str, float]:
-    """CPU seconds used so far by the server (its process tree), PostgreSQL's processes, and this process's
-    finished children (the wrk runs, once they have exited)."""
+    """CPU seconds used so far by the server (its process tree), PostgreSQL's processes, this process's
+    finished children (the wrk runs, once they have exited), and `steal`: time the hypervisor gave the
+    machine's virtual CPUs to someone else (/proc/stat), the noise of a shared VM."""
     tick = os.sysconf("SC_CLK_TCK")
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open("/proc/stat", encoding="ascii") as f:
+        steal = int(f.readline().split()[8]) / tick  # cpu user nice system idle iowait irq softirq steal
     groups = {
         "server": load_bench.server_cpu_seconds(server_pid),
         "postgres": 0.0,
         "generators": children.ru_utime + children.ru_stime,
+        "steal": steal,
     }
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -207,7 +212,9 @@ def control_figures(
         "pooled_related": related,
         "related_p99_ratio": round(related["p99_ms"] / p99_alone, 3) if p99_alone else None,
         "healthz_req_per_s": median(windows, "healthz", "req_per_s"),
-        "cpu_per_s": {k: median(windows, "cpu_per_s", k) for k in ("server", "postgres", "generators")},
+        "cpu_per_s": {
+            k: median(windows, "cpu_per_s", k) for k in ("server", "postgres", "generators", "steal")
+        },
         "windows": windows,
     }
 
@@ -283,7 +290,9 @@ def measure(args: argparse.Namespace, index: Path, database_url: str) -> dict[st
         },
         "pooled": {"related_alone": pooled_alone, "related_with_feedback": pooled_beside},
         "cpu_per_s": {
-            condition: {k: median(windows, "cpu_per_s", k) for k in ("server", "postgres", "generators")}
+            condition: {
+                k: median(windows, "cpu_per_s", k) for k in ("server", "postgres", "generators", "steal")
+            }
             for condition, windows in (("alone", alone), ("with_feedback", beside))
         },
         "related_p99_ratio_with_feedback": ratio,  # pooled p99s
