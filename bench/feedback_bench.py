@@ -84,10 +84,11 @@ def feedback_bodies(phrases: list[str], n: int, seed: int) -> list[str]:
     return out
 
 
-def git_commit() -> str | None:
-    """The checkout's commit (with `+dirty` when it has changes), to tell which code a result measured."""
+def git_commit(root: Path = ROOT) -> str | None:
+    """The commit of the checkout at `root` (with `+dirty` when it has changes), to tell which code a result
+    measured."""
     try:
-        git = {"cwd": ROOT, "capture_output": True, "text": True}
+        git = {"cwd": root, "capture_output": True, "text": True}
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], **git)
         dirty = subprocess.run(["git", "status", "--porcelain"], **git)
     except OSError:
@@ -302,7 +303,8 @@ def measure(args: argparse.Namespace, index: Path, database_url: str) -> dict[st
             for k, v in vars(args).items()
             if k not in ("out", "pg_url", "work", "app_root")
         },
-        "commit": git_commit(),
+        "commit": git_commit(),  # the bench's
+        "app_commit": git_commit(args.app_root),  # the served app's (--app-root)
         "database": "sqlite" if args.sqlite else "postgresql",
         "machine": {
             "cpus": os.cpu_count(),
