@@ -1,6 +1,6 @@
 """Group commit for `POST /v1/feedback`: the records of concurrent requests are inserted together.
 
-    writer = FeedbackWriter(database, linger_s=0.02)  # one per process (the app's lifespan)
+    writer = FeedbackWriter(database, linger_s=0.01)  # one per process (the app's lifespan)
     new_id = await writer.add(values)   # returns once the record is stored (its transaction committed)
 
 A request queues its record and waits; one flush runs at a time: it waits `linger_s` (MMWE_FEEDBACK_LINGER_MS)
