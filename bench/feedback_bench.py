@@ -111,27 +111,16 @@ def cpu_by_group(server_pid: int) -> dict[str, float]:
     """CPU seconds used so far by the server (its process tree), PostgreSQL's processes, this process's
     finished children (the wrk runs, once they have exited), and `steal`: time the hypervisor gave the
     machine's virtual CPUs to someone else (/proc/stat), the noise of a shared VM."""
-    tick = os.sysconf("SC_CLK_TCK")
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open("/proc/stat", encoding="ascii") as f:
-        steal = int(f.readline().split()[8]) / tick  # cpu user nice system idle iowait irq softirq steal
-    groups = {
-        "server": load_bench.server_cpu_seconds(server_pid),
-        "postgres": 0.0,
+        steal = int(f.readline().split()[8]) / os.sysconf("SC_CLK_TCK")  # cpu user nice ... softirq steal
+    processes = load_bench.process_times()
+    return {
+        "server": load_bench.server_cpu_seconds(server_pid, processes),
+        "postgres": sum(p.cpu_s for p in processes.values() if p.name.startswith("postgres")),
         "generators": children.ru_utime + children.ru_stime,
         "steal": steal,
     }
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if stat[stat.index("(") + 1 : stat.rindex(")")].startswith("postgres"):
-            fields = stat[stat.rindex(")") + 2 :].split()
-            groups["postgres"] += (int(fields[11]) + int(fields[12])) / tick
-    return groups
 
 
 def window(
@@ -187,7 +176,6 @@ def window(
         out["healthz" if control else "feedback"] = second
     cpu_after, elapsed = cpu_by_group(server_pid), time.monotonic() - t0
     out["cpu_per_s"] = {k: round((cpu_after[k] - cpu_before[k]) / elapsed, 3) for k in cpu_after}
-    out["server_cpu_per_s"] = out["cpu_per_s"]["server"]
     return out
 
 

@@ -56,7 +56,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -246,10 +246,15 @@ def start_server(
     raise RuntimeError("server not ready in 300 s")
 
 
-def server_cpu_seconds(root_pid: int) -> float:
-    """CPU seconds (user + system) used so far by the server and its worker processes (not evaluations)."""
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
+class ProcessTimes(NamedTuple):
+    parent: int
+    name: str  # the command name of /proc/PID/stat (e.g. "postgres", "wrk", "python")
+    cpu_s: float  # user + system seconds so far; 0 for evaluation workers (not the server's serving CPU)
+
+
+def process_times() -> dict[int, ProcessTimes]:
+    """Every process's parent, name and CPU seconds so far, from one walk of /proc."""
+    out: dict[int, ProcessTimes] = {}
     tick = os.sysconf("SC_CLK_TCK")
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -260,14 +265,22 @@ def server_cpu_seconds(root_pid: int) -> float:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        parents[int(entry.name)] = int(fields[1])
-        if b"app.evaluations.worker" not in cmdline:
-            times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+        evaluation = b"app.evaluations.worker" in cmdline
+        cpu_s = 0.0 if evaluation else (int(fields[11]) + int(fields[12])) / tick
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        out[int(entry.name)] = ProcessTimes(int(fields[1]), name, cpu_s)
+    return out
+
+
+def server_cpu_seconds(root_pid: int, processes: dict[int, ProcessTimes] | None = None) -> float:
+    """CPU seconds (user + system) used so far by the server and its worker processes (not evaluations);
+    `processes`: a `process_times()` already taken."""
+    processes = process_times() if processes is None else processes
     total, stack = 0.0, [root_pid]
     while stack:
         pid = stack.pop()
-        total += times.get(pid, 0.0)
-        stack.extend(child for child, parent in parents.items() if parent == pid)
+        total += processes[pid].cpu_s if pid in processes else 0.0
+        stack.extend(child for child, process in processes.items() if process.parent == pid)
     return total
 
 

@@ -94,8 +94,8 @@ def read_faiss(path: Path, mmap: bool) -> tuple[Any, bool, int]:
     try:
         info = path.stat()
     except OSError:
-        info = None
-    if info is None or not stat.S_ISREG(info.st_mode):
+        raise ArtifactError(path, "missing index file") from None
+    if not stat.S_ISREG(info.st_mode):
         raise ArtifactError(path, "missing index file")
     size = info.st_size
     if mmap:
